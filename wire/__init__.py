@@ -1,0 +1,42 @@
+"""The edge↔cloud contract: topics, payload types, encode/decode. Pure: no I/O."""
+
+from wire.errors import WireError
+from wire.messages import (
+    SCHEMA_VERSION,
+    Command,
+    CommandReply,
+    DataMessage,
+    DropRecord,
+    EventMessage,
+    GatewayStatus,
+    Quality,
+    SequencedMessage,
+    decode_command,
+    decode_reply,
+    decode_sequenced,
+    decode_status,
+    encode,
+)
+from wire.topics import TOPIC_PREFIX, Topic, TopicKind, parse_topic
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TOPIC_PREFIX",
+    "Command",
+    "CommandReply",
+    "DataMessage",
+    "DropRecord",
+    "EventMessage",
+    "GatewayStatus",
+    "Quality",
+    "SequencedMessage",
+    "Topic",
+    "TopicKind",
+    "WireError",
+    "decode_command",
+    "decode_reply",
+    "decode_sequenced",
+    "decode_status",
+    "encode",
+    "parse_topic",
+]

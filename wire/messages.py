@@ -1,0 +1,191 @@
+"""Payload types of the contract and their JSON encoding.
+
+Every sequenced message (data, event, dropped) carries the schema version ``v``, the gateway
+id ``gw``, a per-gateway sequence number ``seq`` that increases by one per message and
+survives restarts, the event time ``ts`` (unix seconds from the gateway clock) and a quality
+``q``. ``(gw, seq)`` identifies a message: a consumer that sees every ``seq`` from 1 upwards
+(or a drop record naming the missing ones) has lost nothing; seeing one twice is a redelivery.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from wire.errors import WireError
+from wire.topics import Topic, TopicKind, parse_topic
+
+SCHEMA_VERSION = 1
+_T = TypeVar("_T")
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+Seq = Annotated[int, msgspec.Meta(ge=1)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Value = float | int | bool
+
+
+class Quality(enum.StrEnum):
+    """How far a value can be trusted."""
+
+    GOOD = "good"  # read from the device in this poll
+    STALE = "stale"  # last good value, older than the device's heartbeat
+    COMM_ERROR = "comm_error"  # the device did not answer correctly; no values
+
+
+class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class DataMessage(_Base, tag_field="t", tag="data"):
+    """Measurements of one device from one poll (several readings in one message)."""
+
+    gw: Id
+    dev: Id
+    seq: Seq
+    ts: float
+    q: Quality = Quality.GOOD
+    values: dict[Name, Value] = {}
+    # measurements read but outside the profile's valid range (garbage); withheld from values
+    invalid: list[Name] = []
+    v: int = SCHEMA_VERSION
+
+    @property
+    def readings(self) -> int:
+        return len(self.values)
+
+
+class EventMessage(_Base, tag_field="t", tag="event"):
+    """A discrete event: status-bit edge, test button, tamper, e-bike detected."""
+
+    gw: Id
+    dev: Id
+    seq: Seq
+    ts: float
+    event: Name
+    # True: condition began; False: condition ended; None: momentary (a detection, a press)
+    active: bool | None = None
+    q: Quality = Quality.GOOD
+    values: dict[Name, Value] = {}
+    v: int = SCHEMA_VERSION
+
+
+class DropRecord(_Base, tag_field="t", tag="dropped"):
+    """Sequence numbers the gateway dropped under its outbox policy (telemetry only).
+
+    A consumer that finds a gap covered by a drop record knows it is policy, not loss.
+    """
+
+    gw: Id
+    seq: Seq
+    ts: float
+    ranges: list[tuple[int, int]]  # inclusive [first, last] pairs
+    reason: str = "outbox_full"
+    q: Quality = Quality.GOOD
+    v: int = SCHEMA_VERSION
+
+    def dropped_count(self) -> int:
+        return sum(last - first + 1 for first, last in self.ranges)
+
+
+SequencedMessage = DataMessage | EventMessage | DropRecord
+
+
+class GatewayStatus(_Base):
+    """Retained gateway status: the birth message says online, the last will offline."""
+
+    gw: Id
+    state: Literal["online", "offline"]
+    ts: float
+    software: str = ""
+    devices: int = 0
+    v: int = SCHEMA_VERSION
+
+
+CommandName = Literal["ping", "read-now", "write-register", "reload-config"]
+
+
+class Command(_Base):
+    """A command from the cloud to a gateway."""
+
+    id: Id
+    cmd: CommandName
+    ts: float
+    args: dict[str, Any] = {}
+    v: int = SCHEMA_VERSION
+
+
+class CommandReply(_Base):
+    """The gateway's answer to one command."""
+
+    gw: Id
+    id: Id
+    ok: bool
+    ts: float
+    result: dict[str, Any] = {}
+    error: str = ""
+    v: int = SCHEMA_VERSION
+
+
+_encoder = msgspec.json.Encoder()
+_seq_decoder = msgspec.json.Decoder(SequencedMessage)
+_status_decoder = msgspec.json.Decoder(GatewayStatus)
+_command_decoder = msgspec.json.Decoder(Command)
+_reply_decoder = msgspec.json.Decoder(CommandReply)
+
+
+def encode(message: SequencedMessage | GatewayStatus | Command | CommandReply) -> bytes:
+    """Encode any contract message as compact JSON bytes."""
+    return _encoder.encode(message)
+
+
+def _decode(decoder: msgspec.json.Decoder[_T], payload: bytes) -> _T:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WireError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        message = decoder.decode(payload)
+    except msgspec.ValidationError as err:
+        raise WireError(f"invalid payload: {err}") from err
+    except msgspec.DecodeError as err:
+        raise WireError(f"malformed JSON: {err}") from err
+    if getattr(message, "v", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise WireError(f"unsupported schema version {message.v}")  # type: ignore[attr-defined]
+    return message
+
+
+def decode_sequenced(topic: str | Topic, payload: bytes) -> SequencedMessage:
+    """Decode a data / event / dropped payload and check it against its topic.
+
+    The payload's gateway and device must be the topic's (a gateway may only speak for
+    itself), and the message kind must match the topic kind.
+    """
+    t = parse_topic(topic) if isinstance(topic, str) else topic
+    message = _decode(_seq_decoder, payload)
+    if message.gw != t.gateway:
+        raise WireError(f"payload gateway {message.gw!r} differs from topic gateway {t.gateway!r}")
+    expected = {DataMessage: TopicKind.DATA, EventMessage: TopicKind.EVENT, DropRecord: TopicKind.DROPPED}
+    if expected[type(message)] is not t.kind:
+        raise WireError(f"a {type(message).__name__} does not belong on a {t.kind.value} topic")
+    if isinstance(message, DataMessage | EventMessage) and message.dev != t.device:
+        raise WireError(f"payload device {message.dev!r} differs from topic device {t.device!r}")
+    return message
+
+
+def decode_status(topic: str | Topic, payload: bytes) -> GatewayStatus:
+    """Decode a retained status payload and check its gateway against the topic."""
+    t = parse_topic(topic) if isinstance(topic, str) else topic
+    status = _decode(_status_decoder, payload)
+    if status.gw != t.gateway:
+        raise WireError(f"status gateway {status.gw!r} differs from topic gateway {t.gateway!r}")
+    return status
+
+
+def decode_command(payload: bytes) -> Command:
+    return _decode(_command_decoder, payload)
+
+
+def decode_reply(payload: bytes) -> CommandReply:
+    return _decode(_reply_decoder, payload)
+
