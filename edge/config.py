@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from wire.yamlconf import ConfigError, ConfigIssue, load_model
+from wire.yamlconf import ConfigError, ConfigIssue, parse_yaml, validate
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 
@@ -111,36 +111,28 @@ class GatewayConfig(_Model):
     buses: list[Bus] = Field(default_factory=list, description="Field buses.")
     devices: list[DeviceConfig] = Field(default_factory=list, description="Field devices.")
 
-    @model_validator(mode="after")
-    def _references(self) -> GatewayConfig:
-        bus_ids = [b.id for b in self.buses]
-        if len(set(bus_ids)) != len(bus_ids):
-            raise ValueError(f"duplicate bus ids: {sorted({b for b in bus_ids if bus_ids.count(b) > 1})}")
-        seen: set[str] = set()
-        for d in self.devices:
-            if d.id in seen:
-                raise ValueError(f"duplicate device id {d.id!r}")
-            seen.add(d.id)
-            if d.bus not in bus_ids:
-                raise ValueError(f"device {d.id!r} names unknown bus {d.bus!r} (known: {bus_ids})")
-        return self
-
     def bus(self, bus_id: str) -> SerialBus | TcpBus:
         return next(b for b in self.buses if b.id == bus_id)
 
 
-def load_gateway_config(path: Path) -> GatewayConfig:
-    """Read and validate a gateway YAML file; raise ConfigError naming file, line and field."""
+def read_gateway_config(path: Path) -> tuple[GatewayConfig, Any]:
+    """Read and validate a gateway YAML file; return the model and the parsed YAML (for lines).
+
+    Relative paths in the file are taken relative to the file's folder. Raises ConfigError
+    naming file, line and field.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {err.strerror}")]) from err
-    config = load_model(GatewayConfig, text, str(path))
+    data = parse_yaml(text, str(path))
+    config = validate(GatewayConfig, data, str(path))
     base = path.parent
-    return config.model_copy(
+    config = config.model_copy(
         update={
             "outbox": config.outbox.model_copy(update={"path": base / config.outbox.path}),
             "state_dir": base / config.state_dir,
             "profile_dirs": [base / p for p in config.profile_dirs],
         }
     )
+    return config, data

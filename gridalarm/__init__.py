@@ -1,0 +1,1 @@
+"""The `gridalarm` command: one console script over every part (sim, edge, demo)."""
