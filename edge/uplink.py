@@ -81,6 +81,7 @@ class Uplink:
         self.generation = 0  # +1 per successful connection; the forwarder resets on change
         self.acks: deque[tuple[int, int]] = deque()  # (generation, mid), filled from paho's thread
         self.ack_ready = asyncio.Event()
+        self._ack_signalled = False
         self.incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self.rejected = 0
 
@@ -215,7 +216,13 @@ class Uplink:
             logger.error("uplink %s: broker rejected mid %d: %s", self._client_id, mid, rc)
             self.rejected += 1
         self.acks.append((self.generation, mid))
-        self._call(self.ack_ready.set)
+        if not self._ack_signalled:  # one wake-up per burst of PUBACKs, not one per ack
+            self._ack_signalled = True
+            self._call(self._signal_acks)
+
+    def _signal_acks(self) -> None:
+        self._ack_signalled = False
+        self.ack_ready.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._call(self.incoming.put_nowait, (msg.topic, bytes(msg.payload)))
