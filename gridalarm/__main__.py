@@ -1,0 +1,3 @@
+from gridalarm.cli import main
+
+main()

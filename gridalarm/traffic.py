@@ -1,0 +1,120 @@
+"""Live view of the wire traffic for the demo: a Rich table per device plus an event log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from wire import DataMessage, DropRecord, EventMessage, WireError, decode_sequenced, decode_status, parse_topic
+from wire.topics import TopicKind, gateway_filter
+
+
+@dataclass
+class DeviceRow:
+    quality: str = ""
+    seq: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
+    last_event: str = ""
+    messages: int = 0
+
+
+@dataclass
+class TrafficView:
+    """What the demo has seen on the broker."""
+
+    devices: dict[str, DeviceRow] = field(default_factory=dict)
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=12))
+    gateways: dict[str, str] = field(default_factory=dict)
+    messages: int = 0
+    bad: int = 0
+
+    def add(self, topic: str, payload: bytes) -> str | None:
+        """Take one message; return a log line for it (events, status, drops) or None."""
+        self.messages += 1
+        try:
+            t = parse_topic(topic)
+            if t.kind is TopicKind.STATUS:
+                st = decode_status(t, payload)
+                self.gateways[st.gw] = st.state
+                return self._log(f"gateway {st.gw} {st.state} 网关{'上线' if st.state == 'online' else '离线'}")
+            if t.kind in (TopicKind.COMMAND, TopicKind.REPLY):
+                return self._log(f"{t.kind.value} {t.command_id}")
+            msg = decode_sequenced(t, payload)
+        except WireError as err:
+            self.bad += 1
+            return self._log(f"bad message on {topic}: {err}")
+        return self._sequenced(msg)
+
+    def _sequenced(self, msg: DataMessage | EventMessage | DropRecord) -> str | None:
+        if isinstance(msg, DropRecord):
+            return self._log(f"{msg.gw} dropped {msg.dropped_count()} telemetry messages (outbox full)")
+        row = self.devices.setdefault(msg.dev, DeviceRow())
+        row.seq, row.quality, row.messages = msg.seq, msg.q.value, row.messages + 1
+        if isinstance(msg, DataMessage):
+            row.values = dict(msg.values)
+            return f"data  {msg.dev:<10} seq {msg.seq:<6} {msg.q.value:<10} {_short(msg.values)}"
+        state = {True: "ON", False: "off", None: "!"}[msg.active]
+        row.last_event = f"{msg.event} {state}"
+        return self._log(f"EVENT {msg.dev:<10} seq {msg.seq:<6} {msg.event} {state}")
+
+    def _log(self, line: str) -> str:
+        self.log.append(f"{time.strftime('%H:%M:%S')} {line}")
+        return line
+
+    def render(self) -> Group:
+        table = Table(title=f"gridalarm demo — {self.messages} messages, {self.bad} bad", expand=True)
+        for col in ("device", "quality", "seq", "values", "last event"):
+            table.add_column(col)
+        for dev in sorted(self.devices):
+            r = self.devices[dev]
+            style = "red" if r.quality != "good" else ""
+            table.add_row(dev, r.quality, str(r.seq), _short(r.values), r.last_event, style=style)
+        gws = ", ".join(f"{g}: {s}" for g, s in self.gateways.items()) or "—"
+        return Group(table, Panel("\n".join(self.log) or "(no events yet)", title=f"events · gateways {gws}"))
+
+
+def _short(values: dict[str, Any]) -> str:
+    parts = []
+    for k, v in values.items():
+        if isinstance(v, bool):
+            if v:
+                parts.append(k.upper())
+        else:
+            parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    return " ".join(parts)
+
+
+async def watch_traffic(url_host: str, port: int, view: TrafficView, plain: bool, console: Console) -> None:
+    """Subscribe to every gateway's topics and show them until cancelled."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gridalarm-demo-view-{time.monotonic_ns()}")
+    client.on_connect = lambda c, *_a: c.subscribe(gateway_filter(), qos=1)
+    client.on_message = lambda _c, _u, m: loop.call_soon_threadsafe(queue.put_nowait, (m.topic, bytes(m.payload)))
+    await asyncio.to_thread(client.connect, url_host, port, 30)
+    client.loop_start()
+    try:
+        if plain:
+            while True:
+                topic, payload = await queue.get()
+                line = view.add(topic, payload)
+                if line:
+                    console.print(line, markup=False, highlight=False)
+        with Live(view.render(), console=console, refresh_per_second=4) as live:
+            while True:
+                topic, payload = await queue.get()
+                view.add(topic, payload)
+                live.update(view.render())
+    finally:
+        client.disconnect()
+        client.loop_stop()
