@@ -97,8 +97,8 @@ class Uplink:
                 await self._lost.wait()
             except UplinkError as err:
                 logger.warning("uplink %s: %s; retrying in %.1f s", self._client_id, err, delay)
-            finally:
-                await self._teardown()
+            # on cancellation the connection stays up for close() to say "offline" on it
+            await self._teardown()
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, BACKOFF_MAX_S)
 
