@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import yaml
@@ -20,6 +21,7 @@ from rich.console import Console
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from firmware_sim.control import ControlServer
+from firmware_sim.statefile import remove_state, state_path, write_state
 from gridalarm.brokers import BrokerInfo, BrokerError, choose_broker
 from gridalarm.traffic import TrafficView, watch_traffic
 
@@ -55,15 +57,29 @@ def gateway_yaml(sims: SimulatorSet, broker: BrokerInfo, gateway_id: str = "gw-d
     return "# Written by `gridalarm demo` from the simulators it started.\n" + yaml.safe_dump(config, sort_keys=False)
 
 
+@contextlib.asynccontextmanager
+async def _control(sims: SimulatorSet) -> AsyncIterator[str]:
+    """Serve `gridalarm sim list / trigger` for the demo's simulators."""
+    server = ControlServer(sims)
+    address = await server.start()
+    path = state_path()
+    write_state(path, address, sims)
+    try:
+        yield address
+    finally:
+        remove_state(path)
+        await server.aclose()
+
+
 async def _demo(broker_url: str | None, sim_config: Path, state_dir: Path, duration_s: float | None,
                 plain: bool, console: Console) -> None:
     async with contextlib.AsyncExitStack() as stack:
         broker = await stack.enter_async_context(choose_broker(broker_url))
         console.print(f"broker: {broker.url} ({broker.kind})")
         sims = await stack.enter_async_context(SimulatorSet.from_config(sim_config))
-        control = await stack.enter_async_context(ControlServer(sims, state_dir=state_dir))
+        control = await stack.enter_async_context(_control(sims))
         console.print(f"simulators: {len(sims.devices())} devices on {len(sims.endpoints())} buses; "
-                      f"control at {control.address} — try: gridalarm sim list")
+                      f"control at {control} — try: gridalarm sim list")
         state_dir.mkdir(parents=True, exist_ok=True)
         config_path = state_dir / "gateway.yaml"
         config_path.write_text(gateway_yaml(sims, broker), encoding="utf-8")
