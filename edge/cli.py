@@ -95,8 +95,8 @@ def _exit_codes() -> Iterator[None]:
     except (DeviceError, BusError) as err:
         _err().print(f"[red]✗[/] {escape(str(err))}")
         raise typer.Exit(EXIT_DEVICE) from None
-    except EdgeError as err:  # an unknown profile, a profile that does not fit the bus
-        _err().print(f"[red]✗[/] {escape(str(err))}")
+    except (EdgeError, OSError) as err:  # an unknown profile, a profile that misfits the bus,
+        _err().print(f"[red]✗[/] {escape(str(err))}")  # a file we cannot write
         raise typer.Exit(EXIT_USAGE) from None
 
 

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 TEST_EVENT = "test_button"
 
-# What paho's thread hands to the waiting caller: ("ready" | "refused" | "message", detail)
+# What paho's thread hands to the caller: ("ready" | "refused" | "lost" | "message", detail)
 _Note = tuple[str, Any]
 
 
@@ -113,7 +113,11 @@ def _client(cfg: MqttConfig, url: str, topic: str, notes: queue.Queue[_Note]) ->
     def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         notes.put(("message", (msg.topic, bytes(msg.payload), time.monotonic())))
 
+    def on_disconnect(_c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        notes.put(("lost", f"lost the broker connection: {rc}"))
+
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
     return client
@@ -155,6 +159,8 @@ def _await_test_event(notes: queue.Queue[_Note], device_id: str, timeout_s: floa
             kind, detail = notes.get(timeout=remaining)
         except queue.Empty:
             break
+        if kind == "lost":
+            raise BrokerUnreachableError(f"{detail}; waited {time.monotonic() - start:.0f} s")
         if kind != "message":
             continue
         topic, payload, received = detail

@@ -80,10 +80,14 @@ def scan_table(result: ScanResult) -> Table:
 
 
 def reading_table(reading: Reading) -> Table:
-    who = reading.device or f"unit {reading.unit}"
+    who = (
+        f"{reading.device} ({reading.profile.name}, unit {reading.unit})"
+        if reading.device
+        else (f"unit {reading.unit} ({reading.profile.name})")
+    )
     source = "from the running gateway" if reading.source == GATEWAY else "read now"
     table = Table(
-        title=f"{who} ({reading.profile.name}, unit {reading.unit}) — {source}",
+        title=f"{who} — {source}",
         caption=Text(reading.error, style="red") if reading.error else when(reading.ts),
     )
     for col, justify in (("measurement", "left"), ("value", "right"), ("unit", "left")):

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,9 @@ import msgspec
 import yaml
 
 from firmware_sim import SimConfig, SimulatorSet
-from gridalarm.brokers import Mosquitto
+from gridalarm.brokers import BrokerInfo, Mosquitto
 from gridalarm.demo import gateway_yaml
-from gridalarm.brokers import BrokerInfo
-from tests.support import Recorder, wait_until
+from tests.support import Recorder, until
 
 RIG_SIM = {
     "buses": [
@@ -127,17 +125,14 @@ def assert_no_gap(messages: list[dict[str, Any]], last_seq: int) -> None:
     assert not missing, f"{len(missing)} sequence numbers never arrived, first {missing[:10]}"
 
 
-def wait_gateway_ready(gw: GatewayProcess, recorder: Recorder, devices: int, timeout_s: float = 30) -> None:
+async def wait_gateway_ready(gw: GatewayProcess, recorder: Recorder, devices: int, timeout_s: float = 30) -> None:
     def all_reporting() -> bool:
         seen = {m["dev"] for m in sequenced(recorder.snapshot()) if m["t"] == "data" and m["q"] == "good"}
         return len(seen) >= devices
 
     try:
-        wait_until(all_reporting, timeout_s, "every device to report good data")
+        await until(all_reporting, timeout_s, "every device to report good data")
     except BaseException:
         print(gw.output()[-5000:])
         raise
 
-
-def deadline_passed(start: float, seconds: float) -> bool:
-    return time.monotonic() - start >= seconds

@@ -23,21 +23,11 @@ from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto
 from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
-from tests.support import Recorder
+from tests.support import Recorder, until
 from wire import Command, encode
 from wire.topics import command_topic
 
 pytestmark = pytest.mark.integration
-
-
-async def until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """Wait (without blocking the loop) for *condition* to return something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.02)
-    return result
 
 
 @contextlib.asynccontextmanager

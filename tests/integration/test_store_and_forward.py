@@ -15,7 +15,7 @@ import pytest
 
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto
-from tests.support import Recorder, wait_until
+from tests.support import Recorder, until
 from tests.integration.gateway_rig import (
     GatewayProcess,
     assert_no_gap,
@@ -36,21 +36,21 @@ def _events(recorder: Recorder, dev: str, name: str) -> list[dict[str, object]]:
 async def _outage(broker: Mosquitto, gw: GatewayProcess, sims: SimulatorSet, *, kill_gateway: bool) -> None:
     broker.stop()
     t0 = time.monotonic()
-    wait_until(lambda: gw.status().get("connected") is False, 15, "the gateway to notice the outage")
+    await until(lambda: gw.status().get("connected") is False, 15, "the gateway to notice the outage")
     sims.device("smk-0001").trigger("smoke")
     sims.device("eb-0001").trigger("ebike")
     sims.device("mh-0001").trigger("tilt")
-    wait_until(lambda: gw.status().get("outbox_depth", 0) >= 3, 15, "events to queue in the outbox")
+    await until(lambda: gw.status().get("outbox_depth", 0) >= 3, 15, "events to queue in the outbox")
     if kill_gateway:
         gw.kill9()
         restarted = time.time()
         gw.start()
-        wait_until(lambda: bool(gw.fresh_status(restarted)), 30, "the restarted gateway's status")
+        await until(lambda: bool(gw.fresh_status(restarted)), 30, "the restarted gateway's status")
     sims.device("fl-0001").trigger("rain")
     sims.device("smk-0002").trigger("test")
     remaining = OUTAGE_S - (time.monotonic() - t0)
     # the outage is the scenario itself (30 s, as in the field), not a wait for something to settle
-    wait_until(lambda: time.monotonic() - t0 >= OUTAGE_S, remaining + 5, "the outage to last 30 s", step_s=0.5)
+    await until(lambda: time.monotonic() - t0 >= OUTAGE_S, remaining + 5, "the outage to last 30 s", step_s=0.5)
     assert gw.status().get("outbox_depth", 0) > 10, "telemetry should have piled up during the outage"
     broker.start()
 
@@ -62,12 +62,12 @@ async def test_outage_loses_nothing(broker: Mosquitto, tmp_path: Path, kill_gate
         gw = GatewayProcess(write_gateway_config(sims, broker, tmp_path / "gw"))
         gw.start()
         try:
-            wait_gateway_ready(gw, recorder, devices=5)
+            await wait_gateway_ready(gw, recorder, devices=5)
             await _outage(broker, gw, sims, kill_gateway=kill_gateway)
-            wait_until(lambda: gw.status().get("connected") is True and gw.status().get("outbox_depth") == 0,
+            await until(lambda: gw.status().get("connected") is True and gw.status().get("outbox_depth") == 0,
                        60, "the outbox to drain after the outage")
             last_seq = gw.status()["last_seq"]
-            wait_until(lambda: max((m["seq"] for m in sequenced(recorder.snapshot())), default=0) >= last_seq,
+            await until(lambda: max((m["seq"] for m in sequenced(recorder.snapshot())), default=0) >= last_seq,
                        30, "the subscriber to receive the last sequence number")
             assert_no_gap(sequenced(recorder.snapshot()), last_seq)
             smoke = _events(recorder, "smk-0001", "smoke_alarm")
