@@ -23,8 +23,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmware_sim import SimConfig, SimulatorSet  # noqa: E402
-from gridalarm.brokers import mosquitto  # noqa: E402
+from firmware_sim import SimConfig, SimulatorSet
+from gridalarm.brokers import mosquitto
 
 TYPES = ["smoke", "ebike", "manhole", "flood"]
 UNITS_PER_BUS = 125
@@ -36,8 +36,16 @@ def sim_config(n: int) -> SimConfig:
         bus = f"tcp-{i // UNITS_PER_BUS + 1}"
         if not buses or buses[-1]["name"] != bus:
             buses.append({"name": bus, "transport": "tcp"})
-        devices.append({"id": f"d-{i:04d}", "type": TYPES[i % 4], "transport": "tcp", "bus": bus,
-                        "unit": i % UNITS_PER_BUS + 1, "seed": i})
+        devices.append(
+            {
+                "id": f"d-{i:04d}",
+                "type": TYPES[i % 4],
+                "transport": "tcp",
+                "bus": bus,
+                "unit": i % UNITS_PER_BUS + 1,
+                "seed": i,
+            }
+        )
     return SimConfig.model_validate({"buses": buses, "devices": devices})
 
 
@@ -46,11 +54,31 @@ def gateway_config(sims: SimulatorSet, url: str, directory: Path) -> Path:
     for ep in sims.endpoints():
         host, port = ep.address.rsplit(":", 1)
         buses.append({"id": ep.bus, "kind": "tcp", "host": host, "port": int(port)})
-    devices = [{"id": d.id, "bus": d.bus, "unit": d.unit, "profile": d.type, "poll_interval_s": 1.0,
-                "heartbeat_s": 30} for d in sims.devices()]
+    devices = [
+        {
+            "id": d.id,
+            "bus": d.bus,
+            "unit": d.unit,
+            "profile": d.type,
+            "poll_interval_s": 1.0,
+            "heartbeat_s": 30,
+        }
+        for d in sims.devices()
+    ]
     path = directory / "gateway.yaml"
-    path.write_text(yaml.safe_dump({"gateway_id": "gw-rss", "mqtt": {"url": url}, "outbox": {"path": "outbox.sqlite"},
-                                    "state_dir": ".", "buses": buses, "devices": devices}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "gateway_id": "gw-rss",
+                "mqtt": {"url": url},
+                "outbox": {"path": "outbox.sqlite"},
+                "state_dir": ".",
+                "buses": buses,
+                "devices": devices,
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -64,8 +92,19 @@ def vm_hwm_mb(pid: int) -> float:
 async def gateway_round(n: int, seconds: float, url: str, tmp: Path) -> tuple[float, int]:
     async with SimulatorSet.from_config(sim_config(n)) as sims:
         path = gateway_config(sims, url, tmp)
-        proc = subprocess.Popen([sys.executable, "-m", "gridalarm", "edge", "run", "--config", str(path),
-                                 "--log-level", "WARNING"])
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gridalarm",
+                "edge",
+                "run",
+                "--config",
+                str(path),
+                "--log-level",
+                "WARNING",
+            ]
+        )
         try:
             await asyncio.sleep(seconds)  # the measured period itself, not a wait for a condition
             peak = vm_hwm_mb(proc.pid)
@@ -79,7 +118,9 @@ async def gateway_round(n: int, seconds: float, url: str, tmp: Path) -> tuple[fl
 
 def baseline_mb() -> float:
     code = "import edge.gateway, edge.drivers, edge.profile, sys; sys.stdout.write('ok'); sys.stdout.flush(); input()"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     assert proc.stdout is not None
     proc.stdout.read(2)
     peak = vm_hwm_mb(proc.pid)
@@ -103,11 +144,15 @@ def main() -> None:
             peak, polls = asyncio.run(gateway_round(args.devices, args.seconds, broker.url, tmp))
             peaks.append(peak)
             rate = polls / (time.monotonic() - t0)
-            print(f"round {r + 1}: gateway peak RSS {peak:.1f} MB with {args.devices} devices "
-                  f"({polls} good polls, ~{rate:.0f}/s); import-only baseline {bases[-1]:.1f} MB")
+            print(
+                f"round {r + 1}: gateway peak RSS {peak:.1f} MB with {args.devices} devices "
+                f"({polls} good polls, ~{rate:.0f}/s); import-only baseline {bases[-1]:.1f} MB"
+            )
     mp, mb = statistics.median(peaks), statistics.median(bases)
-    print(f"gateway_rss: median peak {mp:.1f} MB with {args.devices} devices (target <= 80 MB); "
-          f"import-only baseline {mb:.1f} MB; ratio {mp / mb:.2f}")
+    print(
+        f"gateway_rss: median peak {mp:.1f} MB with {args.devices} devices (target <= 80 MB); "
+        f"import-only baseline {mb:.1f} MB; ratio {mp / mb:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.config import MqttConfig  # noqa: E402
-from edge.emitter import Emitter, drop_record  # noqa: E402
-from edge.forwarder import Forwarder  # noqa: E402
-from edge.outbox import Outbox  # noqa: E402
-from edge.uplink import LastWill, Uplink  # noqa: E402
-from gridalarm.brokers import mosquitto  # noqa: E402
-from wire import Quality  # noqa: E402
+from edge.config import MqttConfig
+from edge.emitter import Emitter, drop_record
+from edge.forwarder import Forwarder
+from edge.outbox import Outbox
+from edge.uplink import LastWill, Uplink
+from gridalarm.brokers import mosquitto
+from wire import Quality
 
 WINDOW = 1000
 VALUES = {"obscuration_pct_per_m": 0.12, "temperature_c": 23.4, "battery_mv": 2987, "alarm": False}
@@ -41,7 +41,9 @@ class Counter:
         self.n = 0
         self.done = threading.Event()
         self.expected = expected
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{time.monotonic_ns()}")
+        self.c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{time.monotonic_ns()}"
+        )
         self.c.on_message = self._on
         ready = threading.Event()
         self.c.on_subscribe = lambda *a: ready.set()
@@ -61,8 +63,11 @@ class Counter:
 
 
 async def drain_round(url: str, port: int, n: int, tmp: Path) -> float:
-    outbox = Outbox(tmp / f"o-{time.monotonic_ns()}.sqlite", max_messages=10 * n,
-                    drop_record=lambda s, r: drop_record("gw-b", s, r))
+    outbox = Outbox(
+        tmp / f"o-{time.monotonic_ns()}.sqlite",
+        max_messages=10 * n,
+        drop_record=lambda s, r: drop_record("gw-b", s, r),
+    )
     appended = asyncio.Event()
     emitter = Emitter("gw-b", outbox, appended)
     for i in range(n):
@@ -70,10 +75,19 @@ async def drain_round(url: str, port: int, n: int, tmp: Path) -> float:
     await emitter.flush()
     assert outbox.depth == n
     sub = Counter(port, "ga/v1/gw-b/#", n)
-    uplink = Uplink(MqttConfig(url=url, max_inflight=WINDOW), f"bench-{time.monotonic_ns()}",
-                    will=LastWill("ga/v1/gw-b/status", b"offline"), on_connect=lambda: None, subscriptions=[])
+    uplink = Uplink(
+        MqttConfig(url=url, max_inflight=WINDOW),
+        f"bench-{time.monotonic_ns()}",
+        will=LastWill("ga/v1/gw-b/status", b"offline"),
+        on_connect=lambda: None,
+        subscriptions=[],
+    )
     fwd = Forwarder(outbox, uplink, WINDOW)
-    tasks = [asyncio.create_task(uplink.run()), asyncio.create_task(fwd.run()), asyncio.create_task(fwd.run_acks())]
+    tasks = [
+        asyncio.create_task(uplink.run()),
+        asyncio.create_task(fwd.run()),
+        asyncio.create_task(fwd.run_acks()),
+    ]
     await uplink.connected.wait()
     t0 = time.perf_counter()
     while outbox.depth:
@@ -93,7 +107,10 @@ async def drain_round(url: str, port: int, n: int, tmp: Path) -> float:
 
 
 def baseline_round(port: int, n: int) -> float:
-    payload = b'{"t":"data","gw":"gw-b","dev":"smk-0001","seq":1,"ts":1.0,"q":"good","values":{}}' + b" " * 60
+    payload = (
+        b'{"t":"data","gw":"gw-b","dev":"smk-0001","seq":1,"ts":1.0,"q":"good","values":{}}'
+        + b" " * 60
+    )
     sub = Counter(port, "bench/base/#", n)
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.monotonic_ns()}")
     sem = threading.Semaphore(WINDOW)
@@ -133,10 +150,14 @@ def main() -> None:
         for r in range(args.rounds):
             bases.append(baseline_round(broker.port, args.messages))
             drains.append(asyncio.run(drain_round(broker.url, broker.port, args.messages, Path(d))))
-            print(f"round {r + 1}: outbox drain {drains[-1]:,.0f} msg/s, bare paho {bases[-1]:,.0f} msg/s")
+            print(
+                f"round {r + 1}: outbox drain {drains[-1]:,.0f} msg/s, bare paho {bases[-1]:,.0f} msg/s"
+            )
         md, mb = statistics.median(drains), statistics.median(bases)
-        print(f"outbox_drain: median {md:,.0f} msg/s over {args.rounds} rounds of {args.messages:,} "
-              f"(target >= 5,000); bare paho QoS1 baseline {mb:,.0f} msg/s; ratio {md / mb:.2f}")
+        print(
+            f"outbox_drain: median {md:,.0f} msg/s over {args.rounds} rounds of {args.messages:,} "
+            f"(target >= 5,000); bare paho QoS1 baseline {mb:,.0f} msg/s; ratio {md / mb:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from wire.topics import reply_topic
 from wire.yamlconf import ConfigError
 
 if TYPE_CHECKING:
-    from edge.poller import BusPoller
     from edge.gateway import Gateway
+    from edge.poller import BusPoller
 
 logger = logging.getLogger(__name__)
 
@@ -47,21 +47,31 @@ class CommandHandler:
                 logger.warning("gateway %s: bad command on %s: %s", self._gw.id, topic, err)
                 continue
             reply = await self._execute(command)
-            self._gw.uplink.publish(reply_topic(self._gw.id, command_id or command.id), encode(reply), qos=1)
+            self._gw.uplink.publish(
+                reply_topic(self._gw.id, command_id or command.id), encode(reply), qos=1
+            )
 
     async def _execute(self, command: Command) -> CommandReply:
-        logger.info("gateway %s: command %s %s %s", self._gw.id, command.id, command.cmd, command.args)
+        logger.info(
+            "gateway %s: command %s %s %s", self._gw.id, command.id, command.cmd, command.args
+        )
         try:
             result = await self._handlers[command.cmd](command.args)
         except (EdgeError, ConfigError, ValueError, KeyError) as err:
             logger.warning("gateway %s: command %s failed: %s", self._gw.id, command.id, err)
-            return CommandReply(gw=self._gw.id, id=command.id, ok=False, ts=time.time(), error=str(err))
+            return CommandReply(
+                gw=self._gw.id, id=command.id, ok=False, ts=time.time(), error=str(err)
+            )
         return CommandReply(gw=self._gw.id, id=command.id, ok=True, ts=time.time(), result=result)
 
     async def _ping(self, _args: dict[str, Any]) -> dict[str, Any]:
         gw = self._gw
-        return {"pong": True, "uptime_s": round(time.time() - gw.started, 3), "last_seq": gw.outbox.last_seq,
-                "outbox_depth": gw.outbox.depth}
+        return {
+            "pong": True,
+            "uptime_s": round(time.time() - gw.started, 3),
+            "last_seq": gw.outbox.last_seq,
+            "outbox_depth": gw.outbox.depth,
+        }
 
     def _device(self, args: dict[str, Any]) -> tuple[str, BusPoller]:
         device = args.get("device")
@@ -73,8 +83,12 @@ class CommandHandler:
     async def _read_now(self, args: dict[str, Any]) -> dict[str, Any]:
         device, poller = self._device(args)
         state = await poller.read_now(device)
-        return {"device": device, "quality": state.quality.value if state.quality else None,
-                "values": state.values, "error": state.last_error if state.failures else ""}
+        return {
+            "device": device,
+            "quality": state.quality.value if state.quality else None,
+            "values": state.values,
+            "error": state.last_error if state.failures else "",
+        }
 
     async def _write_register(self, args: dict[str, Any]) -> dict[str, Any]:
         device, poller = self._device(args)

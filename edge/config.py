@@ -28,7 +28,9 @@ class SerialBus(_Model):
 
     id: Ident = Field(description="Bus id, used in logs and counters, e.g. 'bus-1'.")
     kind: Literal["serial"] = Field(description="Serial line.")
-    protocol: Literal["modbus-rtu", "ascii"] = Field("modbus-rtu", description="Framing on the line.")
+    protocol: Literal["modbus-rtu", "ascii"] = Field(
+        "modbus-rtu", description="Framing on the line."
+    )
     port: str = Field(description="Serial device path, e.g. /dev/ttyUSB0 or /dev/pts/3.")
     baud: int = Field(9600, description="Baud rate.", gt=0)
     bytesize: Literal[7, 8] = Field(8, description="Data bits.")
@@ -55,7 +57,9 @@ class DeviceConfig(_Model):
     id: Ident = Field(description="Device id, unique in the gateway, e.g. 'smk-0042'.")
     bus: Ident = Field(description="Id of the bus the device hangs on.")
     unit: int = Field(description="Modbus unit id / ASCII address, 1-247.", ge=1, le=247)
-    profile: str = Field(description="Device profile name, e.g. 'smoke' (see `gridalarm edge profiles`).")
+    profile: str = Field(
+        description="Device profile name, e.g. 'smoke' (see `gridalarm edge profiles`)."
+    )
     poll_interval_s: float = Field(1.0, description="Seconds between polls.", gt=0)
     timeout_s: float = Field(0.5, description="Seconds to wait for a reply.", gt=0)
     retries: int = Field(1, description="Extra attempts after a failed transaction.", ge=0, le=5)
@@ -65,7 +69,9 @@ class DeviceConfig(_Model):
 class TlsConfig(_Model):
     """TLS towards the broker."""
 
-    ca_file: Path | None = Field(None, description="CA bundle that signed the broker's certificate.")
+    ca_file: Path | None = Field(
+        None, description="CA bundle that signed the broker's certificate."
+    )
     cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
     key_file: Path | None = Field(None, description="Client private key (mutual TLS).")
     insecure: bool = Field(False, description="Skip host-name verification (testing only).")
@@ -76,12 +82,18 @@ class MqttConfig(_Model):
 
     url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port.")
     protocol: Literal["3.1.1", "5"] = Field("5", description="MQTT protocol version.")
-    client_id: str | None = Field(None, description="Client id; default 'gridalarm-edge-<gateway id>'.")
+    client_id: str | None = Field(
+        None, description="Client id; default 'gridalarm-edge-<gateway id>'."
+    )
     username: str | None = Field(None, description="User name, if the broker wants one.")
-    password: SecretStr | None = Field(None, description="Password (prefer GRIDALARM_MQTT_PASSWORD).")
+    password: SecretStr | None = Field(
+        None, description="Password (prefer GRIDALARM_MQTT_PASSWORD)."
+    )
     tls: TlsConfig | None = Field(None, description="TLS settings; implied by mqtts://.")
     keepalive_s: int = Field(30, description="MQTT keep-alive in seconds.", ge=5)
-    max_inflight: int = Field(1000, description="QoS1 publishes awaiting PUBACK at once.", ge=1, le=20000)
+    max_inflight: int = Field(
+        1000, description="QoS1 publishes awaiting PUBACK at once.", ge=1, le=20000
+    )
 
 
 class DropPolicy(enum.StrEnum):
@@ -95,9 +107,13 @@ class OutboxConfig(_Model):
     max_messages: int = Field(1_000_000, description="Bound on queued messages.", ge=100)
     policy: DropPolicy = Field(
         DropPolicy.DROP_OLDEST_TELEMETRY,
-        description="When full: drop the oldest telemetry first, never events; a drop record says which.",
+        description=(
+            "When full: drop the oldest telemetry first, never events; a drop record says which."
+        ),
     )
-    fsync: bool = Field(False, description="fsync every commit (survives power loss, not only kill -9).")
+    fsync: bool = Field(
+        False, description="fsync every commit (survives power loss, not only kill -9)."
+    )
 
 
 class GatewayConfig(_Model):
@@ -106,7 +122,9 @@ class GatewayConfig(_Model):
     gateway_id: Ident = Field(description="Gateway id: the second level of every topic.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Uplink.")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Store-and-forward.")
-    profile_dirs: list[Path] = Field(default_factory=list, description="Extra folders of device profiles.")
+    profile_dirs: list[Path] = Field(
+        default_factory=list, description="Extra folders of device profiles."
+    )
     state_dir: Path = Field(Path("var"), description="Folder for status and sequence state.")
     buses: list[Bus] = Field(default_factory=list, description="Field buses.")
     devices: list[DeviceConfig] = Field(default_factory=list, description="Field devices.")
@@ -124,7 +142,9 @@ def read_gateway_config(path: Path) -> tuple[GatewayConfig, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {err.strerror}")]) from err
+        raise ConfigError(
+            [ConfigIssue(str(path), None, "", f"cannot read: {err.strerror}")]
+        ) from err
     data = parse_yaml(text, str(path))
     config = validate(GatewayConfig, data, str(path))
     base = path.parent

@@ -40,7 +40,9 @@ class Emitter:
         gw, vals, inv = self._gw, dict(values), list(invalid)
 
         def build(seq: int) -> bytes:
-            return encode(DataMessage(gw=gw, dev=device, seq=seq, ts=ts, q=quality, values=vals, invalid=inv))
+            return encode(
+                DataMessage(gw=gw, dev=device, seq=seq, ts=ts, q=quality, values=vals, invalid=inv)
+            )
 
         self._queue.put_nowait(Pending(PRIO_DATA, data_topic(gw, device), build))
 
@@ -55,7 +57,11 @@ class Emitter:
         gw, vals = self._gw, dict(values)
 
         def build(seq: int) -> bytes:
-            return encode(EventMessage(gw=gw, dev=device, seq=seq, ts=ts, event=name, active=active, values=vals))
+            return encode(
+                EventMessage(
+                    gw=gw, dev=device, seq=seq, ts=ts, event=name, active=active, values=vals
+                )
+            )
 
         self._queue.put_nowait(Pending(PRIO_EVENT, event_topic(gw, device), build))
 

@@ -75,7 +75,9 @@ class Forwarder:
     def _reset(self) -> None:
         self._generation = self._uplink.generation
         if self._inflight:
-            logger.info("forwarder: new connection, re-sending %d unacknowledged", len(self._inflight))
+            logger.info(
+                "forwarder: new connection, re-sending %d unacknowledged", len(self._inflight)
+            )
         self._inflight.clear()
         self._cursor = {PRIO_EVENT: 0, PRIO_DATA: 0}
 
@@ -99,4 +101,3 @@ class Forwarder:
             self._inflight[mid] = row.seq
             self._cursor[row.prio] = row.seq
             self.published += 1
-

@@ -11,6 +11,7 @@ import functools
 import logging
 import time
 from pathlib import Path
+from typing import Literal
 
 from edge.commands import CommandHandler
 from edge.emitter import Emitter, drop_record
@@ -54,9 +55,12 @@ class Gateway:
         self._reloaded = asyncio.Event()
         self.started = time.time()
 
-    def _status(self, state: str) -> bytes:
+    def _status(self, state: Literal["online", "offline"]) -> bytes:
         status = GatewayStatus(
-            gw=self.id, state=state, ts=time.time(), software=SOFTWARE,  # type: ignore[arg-type]
+            gw=self.id,
+            state=state,
+            ts=time.time(),
+            software=SOFTWARE,
             devices=len(self.site.config.devices),
         )
         return encode(status)
@@ -69,7 +73,9 @@ class Gateway:
         pollers = {}
         for bus in cfg.buses:
             states = [
-                DeviceState(d, self.site.profiles.get(d.profile)) for d in cfg.devices if d.bus == bus.id
+                DeviceState(d, self.site.profiles.get(d.profile))
+                for d in cfg.devices
+                if d.bus == bus.id
             ]
             if states:
                 pollers[bus.id] = BusPoller(bus, states, self.emitter)
@@ -81,7 +87,10 @@ class Gateway:
             self._reloaded.clear()
             self.pollers = self._build_pollers()
             async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(p.run(), name=f"edge.poller[{bus_id}]") for bus_id, p in self.pollers.items()]
+                tasks = [
+                    tg.create_task(p.run(), name=f"edge.poller[{bus_id}]")
+                    for bus_id, p in self.pollers.items()
+                ]
                 await self._reloaded.wait()
                 for task in tasks:
                     task.cancel()
@@ -102,8 +111,12 @@ class Gateway:
         """Run until cancelled."""
         commands = CommandHandler(self)
         status = StatusWriter(self, self.site.config.state_dir / "status.json")
-        logger.info("gateway %s: starting; outbox holds %d, last seq %d", self.id, self.outbox.depth,
-                    self.outbox.last_seq)
+        logger.info(
+            "gateway %s: starting; outbox holds %d, last seq %d",
+            self.id,
+            self.outbox.depth,
+            self.outbox.last_seq,
+        )
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.uplink.run(), name=f"edge.uplink[{self.id}]")
@@ -121,7 +134,9 @@ class Gateway:
         await self.uplink.close(self._status("offline"))
         await asyncio.to_thread(status.write)
         self.outbox.close()
-        logger.info("gateway %s: stopped; %d messages kept in the outbox", self.id, self.outbox.depth)
+        logger.info(
+            "gateway %s: stopped; %d messages kept in the outbox", self.id, self.outbox.depth
+        )
 
 
 async def run_gateway(config_path: Path) -> None:

@@ -81,8 +81,8 @@ class Outbox:
         self._drop_record = drop_record
         stored = self._db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
         highest = self._db.execute("SELECT MAX(seq) FROM outbox").fetchone()[0]
-        self._last_seq = max(stored[0] if stored else 0, highest or 0)
-        self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self._last_seq: int = max(stored[0] if stored else 0, highest or 0)
+        self._depth: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         self.dropped_total = 0
 
     @property
@@ -124,7 +124,9 @@ class Outbox:
             self._depth += len(rows)
         return seqs
 
-    def _number(self, items: Sequence[Pending]) -> tuple[list[int], list[tuple[int, int, str, bytes]]]:
+    def _number(
+        self, items: Sequence[Pending]
+    ) -> tuple[list[int], list[tuple[int, int, str, bytes]]]:
         seqs: list[int] = []
         rows: list[tuple[int, int, str, bytes]] = []
         seq = self._last_seq
@@ -151,19 +153,20 @@ class Outbox:
         if not seqs:
             logger.warning("outbox over its bound of %d with events only; keeping them", self._max)
             return []
-        self._db.execute(
-            "DELETE FROM outbox WHERE prio=? AND seq<=?", (PRIO_DATA, seqs[-1])
-        )
+        self._db.execute("DELETE FROM outbox WHERE prio=? AND seq<=?", (PRIO_DATA, seqs[-1]))
         self._depth -= len(seqs)
         self.dropped_total += len(seqs)
-        logger.warning("outbox full: dropped %d telemetry messages (seq %d..%d)", len(seqs), seqs[0], seqs[-1])
+        logger.warning(
+            "outbox full: dropped %d telemetry messages (seq %d..%d)", len(seqs), seqs[0], seqs[-1]
+        )
         return _ranges(seqs)
 
     def fetch(self, prio: int, after_seq: int, limit: int) -> list[Row]:
         """Up to *limit* stored rows of one priority with seq > *after_seq*, in order."""
         with self._lock:
             cur = self._db.execute(
-                "SELECT seq, prio, topic, payload FROM outbox WHERE prio=? AND seq>? ORDER BY seq LIMIT ?",
+                "SELECT seq, prio, topic, payload FROM outbox"
+                " WHERE prio=? AND seq>? ORDER BY seq LIMIT ?",
                 (prio, after_seq, limit),
             )
             return [Row(*r) for r in cur]

@@ -56,7 +56,9 @@ class DeviceState:
 class BusPoller:
     """Owns one bus: the schedule, the device states, the transactions."""
 
-    def __init__(self, bus: SerialBus | TcpBus, devices: list[DeviceState], emitter: Emitter) -> None:
+    def __init__(
+        self, bus: SerialBus | TcpBus, devices: list[DeviceState], emitter: Emitter
+    ) -> None:
         self.config = bus
         self.devices = {d.config.id: d for d in devices}
         self._emitter = emitter
@@ -75,7 +77,9 @@ class BusPoller:
                     logger.info("bus %s: open", self.config.id)
                     await self._schedule(client)
             except BusError as err:
-                logger.warning("bus %s: unusable (%s); retrying in %.0f s", self.config.id, err, BUS_RETRY_S)
+                logger.warning(
+                    "bus %s: unusable (%s); retrying in %.0f s", self.config.id, err, BUS_RETRY_S
+                )
                 self._bus_down(str(err))
             finally:
                 self._client = None
@@ -100,7 +104,9 @@ class BusPoller:
         client = self._client
         if client is None:
             raise BusError(f"bus {self.config.id} is not open")
-        await client.write_register(state.config.unit, address, value, timeout_s=state.config.timeout_s)
+        await client.write_register(
+            state.config.unit, address, value, timeout_s=state.config.timeout_s
+        )
 
     async def _schedule(self, client: Any) -> None:
         now = time.monotonic()
@@ -148,7 +154,11 @@ class BusPoller:
         state.values = dict(current)
         now = time.monotonic()
         changed = state.reported is None or state.profile.changed(state.reported, current)
-        if changed or state.quality is not Quality.GOOD or now - state.reported_at >= state.config.heartbeat_s:
+        if (
+            changed
+            or state.quality is not Quality.GOOD
+            or now - state.reported_at >= state.config.heartbeat_s
+        ):
             self._emitter.data(dev, ts, Quality.GOOD, current, decoded.invalid)
             state.reported, state.reported_at, state.quality = dict(current), now, Quality.GOOD
 
@@ -159,8 +169,13 @@ class BusPoller:
         state.last_error = message
         now = time.monotonic()
         if state.quality is not Quality.COMM_ERROR:
-            logger.warning("device %s (bus %s unit %d): unavailable: %s", dev, self.config.id,
-                           state.config.unit, message)
+            logger.warning(
+                "device %s (bus %s unit %d): unavailable: %s",
+                dev,
+                self.config.id,
+                state.config.unit,
+                message,
+            )
         elif now - state.reported_at < state.config.heartbeat_s:
             return
         self._emitter.data(dev, time.time(), Quality.COMM_ERROR, {})

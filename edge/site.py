@@ -33,7 +33,9 @@ def load_site(path: Path) -> Site:
     return Site(path, config, profiles)
 
 
-def _check(config: GatewayConfig, data: Any, filename: str, profiles: ProfileSet) -> list[ConfigIssue]:
+def _check(
+    config: GatewayConfig, data: Any, filename: str, profiles: ProfileSet
+) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
 
     def issue(loc: tuple[str | int, ...], message: str) -> None:
@@ -51,15 +53,25 @@ def _check(config: GatewayConfig, data: Any, filename: str, profiles: ProfileSet
             issue(("devices", i, "id"), f"duplicate device id {dev.id!r}")
         seen.add(dev.id)
         if dev.bus not in buses:
-            issue(("devices", i, "bus"), f"unknown bus {dev.bus!r} (known: {', '.join(buses) or 'none'})")
+            issue(
+                ("devices", i, "bus"),
+                f"unknown bus {dev.bus!r} (known: {', '.join(buses) or 'none'})",
+            )
             continue
         try:
             profile = profiles.get(dev.profile)
         except EdgeError:
-            issue(("devices", i, "profile"), f"unknown profile {dev.profile!r} (known: {', '.join(profiles.names())})")
+            issue(
+                ("devices", i, "profile"),
+                f"unknown profile {dev.profile!r} (known: {', '.join(profiles.names())})",
+            )
             continue
         bus_protocol = config.bus(dev.bus).protocol
         wanted = "ascii" if bus_protocol == "ascii" else "modbus"
         if profile.protocol != wanted:
-            issue(("devices", i, "profile"), f"profile {dev.profile!r} speaks {profile.protocol}, bus {dev.bus!r} speaks {bus_protocol}")
+            issue(
+                ("devices", i, "profile"),
+                f"profile {dev.profile!r} speaks {profile.protocol}, "
+                f"bus {dev.bus!r} speaks {bus_protocol}",
+            )
     return issues

@@ -102,7 +102,9 @@ class Uplink:
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, BACKOFF_MAX_S)
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int | None:
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> int | None:
         """Hand a message to the current connection; return its mid, or None if offline."""
         client = self._client
         if client is None or not self.connected.is_set():
@@ -131,7 +133,7 @@ class Uplink:
         except (OSError, ssl.SSLError, ValueError) as err:
             raise UplinkError(f"cannot connect to {addr.host}:{addr.port}: {err}") from err
         client.loop_start()
-        if not await wait_first(self.connected, self._lost, timeout=CONNECT_TIMEOUT_S):
+        if not await wait_first(self.connected, self._lost, timeout_s=CONNECT_TIMEOUT_S):
             raise UplinkError("no CONNACK from broker")
         if self._lost.is_set():
             raise UplinkError("connection refused by broker")
@@ -157,7 +159,9 @@ class Uplink:
         )
         client.will_set(self._will.topic, self._will.payload, qos=1, retain=True)
         if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
+            client.username_pw_set(
+                cfg.username, cfg.password.get_secret_value() if cfg.password else None
+            )
         if self._address.tls or cfg.tls:
             self._configure_tls(client)
         client.max_inflight_messages_set(cfg.max_inflight)
@@ -196,8 +200,13 @@ class Uplink:
         self.generation += 1
         self.disconnected.clear()
         self.connected.set()
-        logger.info("uplink %s: connected to %s:%d (generation %d)", self._client_id,
-                    self._address.host, self._address.port, self.generation)
+        logger.info(
+            "uplink %s: connected to %s:%d (generation %d)",
+            self._client_id,
+            self._address.host,
+            self._address.port,
+            self.generation,
+        )
         self._on_connect_cb()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:

@@ -101,14 +101,20 @@ class Mosquitto:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             wait_for_port(self.port)
         except BrokerError:
             self.stop()
             log = self.data_dir / "mosquitto.log"
-            raise BrokerError(f"mosquitto did not start: {log.read_text() if log.exists() else ''}") from None
+            raise BrokerError(
+                f"mosquitto did not start: {log.read_text() if log.exists() else ''}"
+            ) from None
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -139,7 +145,7 @@ def mosquitto(data_dir: Path | None = None) -> Iterator[Mosquitto]:
 @contextlib.asynccontextmanager
 async def embedded_amqtt() -> AsyncIterator[BrokerInfo]:
     """Run amqtt in this process on a free loopback port (MQTT 3.1.1 only)."""
-    from amqtt.broker import Broker  # imported here: heavy, and only the fallback needs it
+    from amqtt.broker import Broker  # noqa: PLC0415 - heavy, and only the fallback needs it
 
     port = free_port()
     config = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -23,21 +24,39 @@ app.add_typer(edge_app, name="edge", help="The edge gateway and the installer's 
 
 @app.command()
 def demo(
-    broker: str | None = typer.Option(
-        None, "--broker", envvar="GRIDALARM_BROKER",
-        help="Use this broker (mqtt://HOST:PORT); it is only connected to, never started or stopped.",
-    ),
-    sim_config: Path | None = typer.Option(None, "--sim-config", help="Simulator config (default: the demo district's field)."),
-    state_dir: Path = typer.Option(Path("var/demo"), "--state-dir", help="Where the demo keeps its outbox and status."),
-    duration_s: float | None = typer.Option(None, "--duration", help="Stop after this many seconds (default: Ctrl-C)."),
-    plain: bool = typer.Option(False, "--plain", help="One line per message instead of the live table."),
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            "--broker",
+            envvar="GRIDALARM_BROKER",
+            help="Use this broker (mqtt://HOST:PORT); only connected to, never started or stopped.",
+        ),
+    ] = None,
+    sim_config: Annotated[
+        Path | None,
+        typer.Option("--sim-config", help="Simulator config (default: the demo district's field)."),
+    ] = None,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="Where the demo keeps its outbox and status.")
+    ] = Path("var/demo"),
+    duration_s: Annotated[
+        float | None,
+        typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C)."),
+    ] = None,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="One line per message instead of the live table.")
+    ] = False,
 ) -> None:
-    """Run simulated devices, a gateway and a broker, and show the live traffic. Ctrl-C stops all."""
-    from gridalarm.demo import run_demo  # the demo pulls in the most; load it only when asked
+    """Run simulated devices, a gateway and a broker; show the live traffic. Ctrl-C stops all."""
+    # the demo pulls in the most; load it only when asked
+    from gridalarm.demo import DemoOptions, run_demo  # noqa: PLC0415
 
-    logging.basicConfig(level=os.environ.get("GRIDALARM_LOG", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    raise typer.Exit(run_demo(broker, sim_config, state_dir, duration_s, plain))
+    logging.basicConfig(
+        level=os.environ.get("GRIDALARM_LOG", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    options = DemoOptions(broker, sim_config, state_dir, duration_s, plain)
+    raise typer.Exit(run_demo(options))
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -22,7 +23,7 @@ from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from firmware_sim.control import ControlServer
 from firmware_sim.statefile import remove_state, state_path, write_state
-from gridalarm.brokers import BrokerInfo, BrokerError, choose_broker
+from gridalarm.brokers import BrokerError, BrokerInfo, choose_broker
 from gridalarm.traffic import TrafficView, watch_traffic
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,14 @@ def gateway_yaml(sims: SimulatorSet, broker: BrokerInfo, gateway_id: str = "gw-d
             protocol = "ascii" if ep.transport == "ascii" else "modbus-rtu"
             buses.append({"id": ep.bus, "kind": "serial", "protocol": protocol, "port": ep.address})
     devices = [
-        {"id": d.id, "bus": d.bus, "unit": d.unit, "profile": PROFILE_OF[d.transport].format(type=d.type),
-         "poll_interval_s": 0.5, "heartbeat_s": 30}
+        {
+            "id": d.id,
+            "bus": d.bus,
+            "unit": d.unit,
+            "profile": PROFILE_OF[d.transport].format(type=d.type),
+            "poll_interval_s": 0.5,
+            "heartbeat_s": 30,
+        }
         for d in sims.devices()
     ]
     config = {
@@ -54,7 +61,8 @@ def gateway_yaml(sims: SimulatorSet, broker: BrokerInfo, gateway_id: str = "gw-d
         "buses": buses,
         "devices": devices,
     }
-    return "# Written by `gridalarm demo` from the simulators it started.\n" + yaml.safe_dump(config, sort_keys=False)
+    body: str = yaml.safe_dump(config, sort_keys=False)
+    return "# Written by `gridalarm demo` from the simulators it started.\n" + body
 
 
 @contextlib.asynccontextmanager
@@ -71,33 +79,53 @@ async def _control(sims: SimulatorSet) -> AsyncIterator[str]:
         await server.aclose()
 
 
-async def _demo(broker_url: str | None, sim_config: Path, state_dir: Path, duration_s: float | None,
-                plain: bool, console: Console) -> None:
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `gridalarm demo` was asked for."""
+
+    broker_url: str | None
+    sim_config: Path | None
+    state_dir: Path
+    duration_s: float | None
+    plain: bool
+
+
+async def _demo(options: DemoOptions, console: Console) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(choose_broker(broker_url))
+        broker = await stack.enter_async_context(choose_broker(options.broker_url))
         console.print(f"broker: {broker.url} ({broker.kind})")
-        sims = await stack.enter_async_context(SimulatorSet.from_config(sim_config))
+        sims = await stack.enter_async_context(
+            SimulatorSet.from_config(options.sim_config or DEFAULT_SIM)
+        )
         control = await stack.enter_async_context(_control(sims))
-        console.print(f"simulators: {len(sims.devices())} devices on {len(sims.endpoints())} buses; "
-                      f"control at {control} — try: gridalarm sim list")
-        state_dir.mkdir(parents=True, exist_ok=True)
-        config_path = state_dir / "gateway.yaml"
-        config_path.write_text(gateway_yaml(sims, broker), encoding="utf-8")
+        console.print(
+            f"simulators: {len(sims.devices())} devices on {len(sims.endpoints())} buses; "
+            f"control at {control} — try: gridalarm sim list"
+        )
+        config_path = options.state_dir / "gateway.yaml"
+        await asyncio.to_thread(_write, config_path, gateway_yaml(sims, broker))
         console.print(f"gateway config: {config_path}")
         view = TrafficView()
         async with asyncio.TaskGroup() as tg:
             gw = tg.create_task(run_gateway(config_path), name="demo.gateway")
-            watch = tg.create_task(watch_traffic(broker.host, broker.port, view, plain, console), name="demo.view")
-            if duration_s is not None:
-                await asyncio.sleep(duration_s)
+            watch = tg.create_task(
+                watch_traffic(broker.host, broker.port, view, options.plain, console),
+                name="demo.view",
+            )
+            if options.duration_s is not None:
+                await asyncio.sleep(options.duration_s)
                 gw.cancel()
                 await asyncio.wait({gw})
                 watch.cancel()
 
 
-def run_demo(broker_url: str | None, sim_config: Path | None, state_dir: Path, duration_s: float | None,
-             plain: bool) -> int:
-    """Run the demo until Ctrl-C (or *duration_s*); return the exit code."""
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def run_demo(options: DemoOptions) -> int:
+    """Run the demo until Ctrl-C (or the duration); return the exit code."""
     console = Console()
 
     async def main() -> None:
@@ -106,7 +134,7 @@ def run_demo(broker_url: str | None, sim_config: Path | None, state_dir: Path, d
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
-        await _demo(broker_url, sim_config or DEFAULT_SIM, state_dir, duration_s, plain, console)
+        await _demo(options, console)
 
     try:
         asyncio.run(main())

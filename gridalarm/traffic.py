@@ -15,7 +15,15 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from wire import DataMessage, DropRecord, EventMessage, WireError, decode_sequenced, decode_status, parse_topic
+from wire import (
+    DataMessage,
+    DropRecord,
+    EventMessage,
+    WireError,
+    decode_sequenced,
+    decode_status,
+    parse_topic,
+)
 from wire.topics import TopicKind, gateway_filter
 
 
@@ -46,7 +54,9 @@ class TrafficView:
             if t.kind is TopicKind.STATUS:
                 st = decode_status(t, payload)
                 self.gateways[st.gw] = st.state
-                return self._log(f"gateway {st.gw} {st.state} 网关{'上线' if st.state == 'online' else '离线'}")
+                return self._log(
+                    f"gateway {st.gw} {st.state} 网关{'上线' if st.state == 'online' else '离线'}"
+                )
             if t.kind in (TopicKind.COMMAND, TopicKind.REPLY):
                 return self._log(f"{t.kind.value} {t.command_id}")
             msg = decode_sequenced(t, payload)
@@ -57,7 +67,9 @@ class TrafficView:
 
     def _sequenced(self, msg: DataMessage | EventMessage | DropRecord) -> str | None:
         if isinstance(msg, DropRecord):
-            return self._log(f"{msg.gw} dropped {msg.dropped_count()} telemetry messages (outbox full)")
+            return self._log(
+                f"{msg.gw} dropped {msg.dropped_count()} telemetry messages (outbox full)"
+            )
         row = self.devices.setdefault(msg.dev, DeviceRow())
         row.seq, row.quality, row.messages = msg.seq, msg.q.value, row.messages + 1
         if isinstance(msg, DataMessage):
@@ -72,7 +84,9 @@ class TrafficView:
         return line
 
     def render(self) -> Group:
-        table = Table(title=f"gridalarm demo — {self.messages} messages, {self.bad} bad", expand=True)
+        table = Table(
+            title=f"gridalarm demo — {self.messages} messages, {self.bad} bad", expand=True
+        )
         for col in ("device", "quality", "seq", "values", "last event"):
             table.add_column(col)
         for dev in sorted(self.devices):
@@ -80,7 +94,9 @@ class TrafficView:
             style = "red" if r.quality != "good" else ""
             table.add_row(dev, r.quality, str(r.seq), _short(r.values), r.last_event, style=style)
         gws = ", ".join(f"{g}: {s}" for g, s in self.gateways.items()) or "—"
-        return Group(table, Panel("\n".join(self.log) or "(no events yet)", title=f"events · gateways {gws}"))
+        return Group(
+            table, Panel("\n".join(self.log) or "(no events yet)", title=f"events · gateways {gws}")
+        )
 
 
 def _short(values: dict[str, Any]) -> str:
@@ -94,13 +110,21 @@ def _short(values: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-async def watch_traffic(url_host: str, port: int, view: TrafficView, plain: bool, console: Console) -> None:
+async def watch_traffic(
+    url_host: str, port: int, view: TrafficView, plain: bool, console: Console
+) -> None:
     """Subscribe to every gateway's topics and show them until cancelled."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gridalarm-demo-view-{time.monotonic_ns()}")
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"gridalarm-demo-view-{time.monotonic_ns()}"
+    )
     client.on_connect = lambda c, *_a: c.subscribe(gateway_filter(), qos=1)
-    client.on_message = lambda _c, _u, m: loop.call_soon_threadsafe(queue.put_nowait, (m.topic, bytes(m.payload)))
+
+    def on_message(_c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, (m.topic, bytes(m.payload)))
+
+    client.on_message = on_message
     await asyncio.to_thread(client.connect, url_host, port, 30)
     client.loop_start()
     try:

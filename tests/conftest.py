@@ -24,4 +24,3 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
         yield m
     finally:
         m.stop()
-

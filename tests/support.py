@@ -23,7 +23,9 @@ def need_service(what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.02) -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.02
+) -> None:
     """Wait for *condition* with a deadline; fail naming *what* if it never holds."""
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -40,7 +42,9 @@ class Recorder:
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self.topic = topic
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self._subscribed.set()
@@ -65,7 +69,9 @@ class Recorder:
         self.client.loop_stop()
 
 
-async def until(condition: Callable[[], Any], timeout_s: float, what: str, step_s: float = 0.02) -> Any:
+async def until(
+    condition: Callable[[], Any], timeout_s: float, what: str, step_s: float = 0.02
+) -> Any:
     """Async twin of wait_until for tests whose event loop also runs simulators or a gateway."""
     deadline = time.monotonic() + timeout_s
     while not (result := condition()):

@@ -39,7 +39,7 @@ class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pass
 
 
-class DataMessage(_Base, tag_field="t", tag="data"):
+class DataMessage(_Base, frozen=True, forbid_unknown_fields=True, tag_field="t", tag="data"):
     """Measurements of one device from one poll (several readings in one message)."""
 
     gw: Id
@@ -57,7 +57,7 @@ class DataMessage(_Base, tag_field="t", tag="data"):
         return len(self.values)
 
 
-class EventMessage(_Base, tag_field="t", tag="event"):
+class EventMessage(_Base, frozen=True, forbid_unknown_fields=True, tag_field="t", tag="event"):
     """A discrete event: status-bit edge, test button, tamper, e-bike detected."""
 
     gw: Id
@@ -72,7 +72,7 @@ class EventMessage(_Base, tag_field="t", tag="event"):
     v: int = SCHEMA_VERSION
 
 
-class DropRecord(_Base, tag_field="t", tag="dropped"):
+class DropRecord(_Base, frozen=True, forbid_unknown_fields=True, tag_field="t", tag="dropped"):
     """Sequence numbers the gateway dropped under its outbox policy (telemetry only).
 
     A consumer that finds a gap covered by a drop record knows it is policy, not loss.
@@ -93,7 +93,7 @@ class DropRecord(_Base, tag_field="t", tag="dropped"):
 SequencedMessage = DataMessage | EventMessage | DropRecord
 
 
-class GatewayStatus(_Base):
+class GatewayStatus(_Base, frozen=True, forbid_unknown_fields=True):
     """Retained gateway status: the birth message says online, the last will offline."""
 
     gw: Id
@@ -107,7 +107,7 @@ class GatewayStatus(_Base):
 CommandName = Literal["ping", "read-now", "write-register", "reload-config"]
 
 
-class Command(_Base):
+class Command(_Base, frozen=True, forbid_unknown_fields=True):
     """A command from the cloud to a gateway."""
 
     id: Id
@@ -117,7 +117,7 @@ class Command(_Base):
     v: int = SCHEMA_VERSION
 
 
-class CommandReply(_Base):
+class CommandReply(_Base, frozen=True, forbid_unknown_fields=True):
     """The gateway's answer to one command."""
 
     gw: Id
@@ -129,8 +129,13 @@ class CommandReply(_Base):
     v: int = SCHEMA_VERSION
 
 
+_KIND = {
+    "DataMessage": TopicKind.DATA,
+    "EventMessage": TopicKind.EVENT,
+    "DropRecord": TopicKind.DROPPED,
+}
 _encoder = msgspec.json.Encoder()
-_seq_decoder = msgspec.json.Decoder(SequencedMessage)
+_seq_decoder: msgspec.json.Decoder[SequencedMessage] = msgspec.json.Decoder(SequencedMessage)
 _status_decoder = msgspec.json.Decoder(GatewayStatus)
 _command_decoder = msgspec.json.Decoder(Command)
 _reply_decoder = msgspec.json.Decoder(CommandReply)
@@ -165,8 +170,7 @@ def decode_sequenced(topic: str | Topic, payload: bytes) -> SequencedMessage:
     message = _decode(_seq_decoder, payload)
     if message.gw != t.gateway:
         raise WireError(f"payload gateway {message.gw!r} differs from topic gateway {t.gateway!r}")
-    expected = {DataMessage: TopicKind.DATA, EventMessage: TopicKind.EVENT, DropRecord: TopicKind.DROPPED}
-    if expected[type(message)] is not t.kind:
+    if _KIND[type(message).__name__] is not t.kind:
         raise WireError(f"a {type(message).__name__} does not belong on a {t.kind.value} topic")
     if isinstance(message, DataMessage | EventMessage) and message.dev != t.device:
         raise WireError(f"payload device {message.dev!r} differs from topic device {t.device!r}")
@@ -188,4 +192,3 @@ def decode_command(payload: bytes) -> Command:
 
 def decode_reply(payload: bytes) -> CommandReply:
     return _decode(_reply_decoder, payload)
-

@@ -57,7 +57,9 @@ class Topic:
 def check_id(value: str, what: str) -> str:
     """Return *value* if it is a valid gateway / device / command id, else raise WireError."""
     if not _ID.match(value):
-        raise WireError(f"invalid {what} id {value!r}: 1-64 of A-Z a-z 0-9 _ . - , not starting with a symbol")
+        raise WireError(
+            f"invalid {what} id {value!r}: 1-64 of A-Z a-z 0-9 _ . - , not starting with a symbol"
+        )
     return value
 
 

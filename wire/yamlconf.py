@@ -26,7 +26,9 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 class ConfigError(ValueError):
@@ -89,7 +91,7 @@ def line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
     line = getattr(data, "line", None)
     node = data
     for part in loc:
-        if isinstance(node, _Mapping) and part in node:
+        if isinstance(node, _Mapping) and part in node:  # noqa: SIM114 - separate for mypy narrowing
             line, node = node.lines[part], node[part]
         elif isinstance(node, _Sequence) and isinstance(part, int) and 0 <= part < len(node):
             line, node = node.lines[part], node[part]
@@ -112,7 +114,9 @@ def validate(model: type[_M], data: Any, filename: str) -> _M:
     except pydantic.ValidationError as err:
         issues = []
         for e in err.errors():
-            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            loc = tuple(
+                p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+            )
             issues.append(ConfigIssue(filename, line_of(data, loc), _field(loc), e["msg"]))
         raise ConfigError(issues) from err
 

@@ -12,7 +12,9 @@ from wire import DropRecord, decode_sequenced
 
 
 def _outbox(path: Path, max_messages: int = 1000) -> Outbox:
-    return Outbox(path, max_messages=max_messages, drop_record=lambda s, r: drop_record("gw-t", s, r))
+    return Outbox(
+        path, max_messages=max_messages, drop_record=lambda s, r: drop_record("gw-t", s, r)
+    )
 
 
 def _items(n: int, prio: int = PRIO_DATA) -> list[Pending]:

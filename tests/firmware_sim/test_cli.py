@@ -106,13 +106,18 @@ def test_sim_run_serves_until_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "GRIDALARM_STATE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "firmware_sim", "run", "--speed", "5"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_until(lambda: read_state(tmp_path / "sim.json") is not None, 15, "sim.json")
         listed = subprocess.run(
             [sys.executable, "-m", "firmware_sim", "list", "--json"],
-            env=env, capture_output=True, check=True, timeout=30,
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=30,
         )
         assert "fl-0001" in {d["id"] for d in json.loads(listed.stdout)}
         proc.send_signal(signal.SIGTERM)

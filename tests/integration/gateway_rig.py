@@ -38,8 +38,13 @@ def rig_sim_config() -> SimConfig:
     return SimConfig.model_validate(RIG_SIM)
 
 
-def write_gateway_config(sims: SimulatorSet, broker: Mosquitto, directory: Path, gateway_id: str = "gw-t",
-                         **overrides: Any) -> Path:
+def write_gateway_config(
+    sims: SimulatorSet,
+    broker: Mosquitto,
+    directory: Path,
+    gateway_id: str = "gw-t",
+    **overrides: Any,
+) -> Path:
     text = gateway_yaml(sims, BrokerInfo(broker.url, "mosquitto", ("3.1.1", "5")), gateway_id)
     config = yaml.safe_load(text)
     for key, value in overrides.items():
@@ -66,9 +71,20 @@ class GatewayProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gridalarm", "edge", "run", "--config", str(self.config),
-                 "--log-level", "INFO"],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
+                [
+                    sys.executable,
+                    "-m",
+                    "gridalarm",
+                    "edge",
+                    "run",
+                    "--config",
+                    str(self.config),
+                    "--log-level",
+                    "INFO",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
 
     def status(self) -> dict[str, Any]:
@@ -80,7 +96,9 @@ class GatewayProcess:
 
     def fresh_status(self, since: float) -> dict[str, Any]:
         st = self.status()
-        return st if st.get("ts", 0) > since and self.proc and st.get("pid") == self.proc.pid else {}
+        return (
+            st if st.get("ts", 0) > since and self.proc and st.get("pid") == self.proc.pid else {}
+        )
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -120,14 +138,22 @@ def assert_no_gap(messages: list[dict[str, Any]], last_seq: int) -> None:
     for m in messages:
         previous = by_seq.setdefault(m["seq"], m)
         assert previous == m, f"seq {m['seq']} used for two different messages: {previous} vs {m}"
-    dropped = {s for m in messages if m["t"] == "dropped" for a, b in m["ranges"] for s in range(a, b + 1)}
+    dropped = {
+        s for m in messages if m["t"] == "dropped" for a, b in m["ranges"] for s in range(a, b + 1)
+    }
     missing = sorted(set(range(1, last_seq + 1)) - set(by_seq) - dropped)
     assert not missing, f"{len(missing)} sequence numbers never arrived, first {missing[:10]}"
 
 
-async def wait_gateway_ready(gw: GatewayProcess, recorder: Recorder, devices: int, timeout_s: float = 30) -> None:
+async def wait_gateway_ready(
+    gw: GatewayProcess, recorder: Recorder, devices: int, timeout_s: float = 30
+) -> None:
     def all_reporting() -> bool:
-        seen = {m["dev"] for m in sequenced(recorder.snapshot()) if m["t"] == "data" and m["q"] == "good"}
+        seen = {
+            m["dev"]
+            for m in sequenced(recorder.snapshot())
+            if m["t"] == "data" and m["q"] == "good"
+        }
         return len(seen) >= devices
 
     try:
@@ -135,4 +161,3 @@ async def wait_gateway_ready(gw: GatewayProcess, recorder: Recorder, devices: in
     except BaseException:
         print(gw.output()[-5000:])
         raise
-

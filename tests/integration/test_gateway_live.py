@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,19 @@ pytestmark = pytest.mark.integration
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(broker: Mosquitto, tmp_path: Path) -> AsyncIterator[tuple[SimulatorSet, Path, Recorder]]:
+async def running_gateway(
+    broker: Mosquitto, tmp_path: Path
+) -> AsyncIterator[tuple[SimulatorSet, Path, Recorder]]:
     recorder = Recorder(broker.port, "ga/v1/gw-t/#", client_id=f"rec-{time.monotonic_ns()}")
     async with SimulatorSet.from_config(rig_sim_config()) as sims:
         path = write_gateway_config(sims, broker, tmp_path / "gw")
         task = asyncio.create_task(run_gateway(path))
         try:
-            await until(lambda: len({m["dev"] for m in sequenced(recorder.snapshot())}) >= 5, 20, "all devices")
+            await until(
+                lambda: len({m["dev"] for m in sequenced(recorder.snapshot())}) >= 5,
+                20,
+                "all devices",
+            )
             yield sims, path, recorder
         finally:
             task.cancel()
@@ -70,18 +76,31 @@ async def test_commands_get_replies(broker: Mosquitto, tmp_path: Path) -> None:
         assert pong["ok"] and pong["result"]["pong"] is True
 
         sims.device("smk-0001").trigger("smoke")
-        send_command(broker.port, Command(id="c-read", cmd="read-now", ts=time.time(), args={"device": "smk-0001"}))
+        send_command(
+            broker.port,
+            Command(id="c-read", cmd="read-now", ts=time.time(), args={"device": "smk-0001"}),
+        )
         read = await until(lambda: reply(recorder, "c-read"), 10, "read-now reply")
         assert read["ok"] and read["result"]["values"]["alarm"] is True
 
         # silence the sounder: register 5 of the smoke detector
-        send_command(broker.port, Command(id="c-write", cmd="write-register", ts=time.time(),
-                                          args={"device": "smk-0001", "address": 5, "value": 1}))
+        send_command(
+            broker.port,
+            Command(
+                id="c-write",
+                cmd="write-register",
+                ts=time.time(),
+                args={"device": "smk-0001", "address": 5, "value": 1},
+            ),
+        )
         wrote = await until(lambda: reply(recorder, "c-write"), 10, "write-register reply")
         assert wrote["ok"], wrote
         assert sims.device("smk-0001").truth()["sounder_silenced"] is True
 
-        send_command(broker.port, Command(id="c-bad", cmd="read-now", ts=time.time(), args={"device": "nope"}))
+        send_command(
+            broker.port,
+            Command(id="c-bad", cmd="read-now", ts=time.time(), args={"device": "nope"}),
+        )
         bad = await until(lambda: reply(recorder, "c-bad"), 10, "error reply")
         assert bad["ok"] is False and "unknown device" in bad["error"]
 
@@ -99,9 +118,16 @@ async def test_commands_get_replies(broker: Mosquitto, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("fault", "expect"),
-    [("silent", "comm_error"), ("crc", "comm_error"), ("exception", "comm_error"), ("garbage", "invalid")],
+    [
+        ("silent", "comm_error"),
+        ("crc", "comm_error"),
+        ("exception", "comm_error"),
+        ("garbage", "invalid"),
+    ],
 )
-async def test_bad_field_input_becomes_quality_flags(broker: Mosquitto, tmp_path: Path, fault: str, expect: str) -> None:
+async def test_bad_field_input_becomes_quality_flags(
+    broker: Mosquitto, tmp_path: Path, fault: str, expect: str
+) -> None:
     async with running_gateway(broker, tmp_path) as (sims, path, recorder):
         sims.device("smk-0002").set_fault(fault)
 
@@ -125,12 +151,27 @@ async def test_bad_field_input_becomes_quality_flags(broker: Mosquitto, tmp_path
         # the other devices on the same bus keep reporting good data
         n_before = len([m for m in sequenced(recorder.snapshot()) if m["dev"] == "smk-0001"])
         sims.device("smk-0001").trigger("smoke")
-        await until(lambda: len([m for m in sequenced(recorder.snapshot()) if m["dev"] == "smk-0001"]) > n_before,
-                    10, "the healthy neighbour to keep reporting")
+        await until(
+            lambda: (
+                len([m for m in sequenced(recorder.snapshot()) if m["dev"] == "smk-0001"])
+                > n_before
+            ),
+            10,
+            "the healthy neighbour to keep reporting",
+        )
         sims.device("smk-0002").set_fault("none")
         mark = len(recorder.snapshot())
-        await until(lambda: any(m["dev"] == "smk-0002" and m["t"] == "data" and m["q"] == "good" and not m["invalid"]
-                                for m in sequenced(recorder.snapshot()[mark:])), 30, "recovery to good data")
+        await until(
+            lambda: any(
+                m["dev"] == "smk-0002"
+                and m["t"] == "data"
+                and m["q"] == "good"
+                and not m["invalid"]
+                for m in sequenced(recorder.snapshot()[mark:])
+            ),
+            30,
+            "recovery to good data",
+        )
 
 
 async def test_retained_status_online_then_offline(broker: Mosquitto, tmp_path: Path) -> None:
@@ -139,7 +180,7 @@ async def test_retained_status_online_then_offline(broker: Mosquitto, tmp_path: 
         assert statuses and statuses[-1]["state"] == "online"
     late = Recorder(broker.port, "ga/v1/gw-t/status", client_id="late-joiner")
     try:
-        got = await until(lambda: late.snapshot(), 10, "the retained status")
+        got = await until(late.snapshot, 10, "the retained status")
         assert json.loads(got[-1][1])["state"] == "offline"
         assert got[-1][2] is True, "status is retained"
     finally:

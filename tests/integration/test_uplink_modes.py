@@ -19,7 +19,14 @@ from edge.gateway import Gateway
 from edge.profile import ProfileSet
 from edge.site import Site
 from gridalarm.brokers import Mosquitto, embedded_amqtt
-from tests.deploy.mosquitto_harness import MOSQUITTO_CONFIGS, Broker, Client, Tls, free_port, render_config
+from tests.deploy.mosquitto_harness import (
+    MOSQUITTO_CONFIGS,
+    Broker,
+    Client,
+    Tls,
+    free_port,
+    render_config,
+)
 from tests.deploy.pki import make_test_pki
 from tests.support import Recorder
 from wire import Quality
@@ -28,10 +35,16 @@ pytestmark = pytest.mark.integration
 
 
 @contextlib.asynccontextmanager
-async def gateway(tmp_path: Path, mqtt: dict[str, object], gateway_id: str = "gw-01") -> AsyncIterator[Gateway]:
+async def gateway(
+    tmp_path: Path, mqtt: dict[str, object], gateway_id: str = "gw-01"
+) -> AsyncIterator[Gateway]:
     config = GatewayConfig.model_validate(
-        {"gateway_id": gateway_id, "mqtt": mqtt, "outbox": {"path": str(tmp_path / "outbox.sqlite")},
-         "state_dir": str(tmp_path)}
+        {
+            "gateway_id": gateway_id,
+            "mqtt": mqtt,
+            "outbox": {"path": str(tmp_path / "outbox.sqlite")},
+            "state_dir": str(tmp_path),
+        }
     )
     gw = Gateway(Site(tmp_path / "gateway.yaml", config, ProfileSet.load([])))
     task = asyncio.create_task(gw.run())
@@ -64,7 +77,9 @@ async def wait_messages(rec: Recorder | Client, count: int, timeout_s: float = 1
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
-async def test_plain_mqtt_both_protocol_versions(broker: Mosquitto, tmp_path: Path, protocol: str) -> None:
+async def test_plain_mqtt_both_protocol_versions(
+    broker: Mosquitto, tmp_path: Path, protocol: str
+) -> None:
     rec = Recorder(broker.port, "ga/v1/gw-01/#", client_id=f"rec-{protocol}")
     try:
         async with gateway(tmp_path, {"url": broker.url, "protocol": protocol}) as gw:
@@ -83,15 +98,21 @@ async def test_username_password(tmp_path: Path) -> None:
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "gw-01", "s3cret"], check=True)
     conf = tmp_path / "m.conf"
     run_as = "user root\n" if os.geteuid() == 0 else ""
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n{run_as}")
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n{run_as}"
+    )
     broker = Broker(conf, port, tmp_path / "m.log").start()
     try:
-        async with gateway(tmp_path / "ok", {"url": f"mqtt://127.0.0.1:{port}", "username": "gw-01",
-                                             "password": "s3cret"}) as gw:
+        async with gateway(
+            tmp_path / "ok",
+            {"url": f"mqtt://127.0.0.1:{port}", "username": "gw-01", "password": "s3cret"},
+        ) as gw:
             await emit_and_drain(gw, 5)
         with pytest.raises(TimeoutError):
-            async with gateway(tmp_path / "bad", {"url": f"mqtt://127.0.0.1:{port}", "username": "gw-01",
-                                                  "password": "wrong"}):
+            async with gateway(
+                tmp_path / "bad",
+                {"url": f"mqtt://127.0.0.1:{port}", "username": "gw-01", "password": "wrong"},
+            ):
                 pass
     finally:
         broker.stop()
@@ -103,17 +124,29 @@ async def test_mutual_tls_against_production_config(tmp_path: Path) -> None:
     store = tmp_path / "store"
     store.mkdir()
     config = render_config(
-        MOSQUITTO_CONFIGS / "production.conf", tmp_path / "production.conf", port=port,
-        set_={"cafile": str(pki.ca_cert), "certfile": str(pki.server.cert), "keyfile": str(pki.server.key),
-              "acl_file": str(MOSQUITTO_CONFIGS / "acl"), "persistence_location": f"{store}/"},
+        MOSQUITTO_CONFIGS / "production.conf",
+        tmp_path / "production.conf",
+        port=port,
+        set_={
+            "cafile": str(pki.ca_cert),
+            "certfile": str(pki.server.cert),
+            "keyfile": str(pki.server.key),
+            "acl_file": str(MOSQUITTO_CONFIGS / "acl"),
+            "persistence_location": f"{store}/",
+        },
     )
     broker = Broker(config, port, tmp_path / "mosquitto.log").start()
-    cloud = Client("cloud", tls=Tls(pki.ca_cert, pki.clients["cloud"].cert, pki.clients["cloud"].key))
+    cloud = Client(
+        "cloud", tls=Tls(pki.ca_cert, pki.clients["cloud"].cert, pki.clients["cloud"].key)
+    )
     try:
         cloud.connect(port)
         cloud.subscribe("ga/v1/#", qos=1)
-        tls = {"ca_file": str(pki.ca_cert), "cert_file": str(pki.clients["gw-01"].cert),
-               "key_file": str(pki.clients["gw-01"].key)}
+        tls = {
+            "ca_file": str(pki.ca_cert),
+            "cert_file": str(pki.clients["gw-01"].cert),
+            "key_file": str(pki.clients["gw-01"].key),
+        }
         async with gateway(tmp_path / "gw", {"url": f"mqtts://127.0.0.1:{port}", "tls": tls}) as gw:
             await emit_and_drain(gw, 20)
             await wait_messages(cloud, 21)

@@ -24,7 +24,9 @@ from wire.topics import data_topic, event_topic, reply_topic, status_topic
 
 
 def test_data_round_trip_keeps_types() -> None:
-    msg = DataMessage(gw="gw-1", dev="smk-1", seq=7, ts=1.5, values={"t": -10.0, "n": 3, "alarm": True})
+    msg = DataMessage(
+        gw="gw-1", dev="smk-1", seq=7, ts=1.5, values={"t": -10.0, "n": 3, "alarm": True}
+    )
     back = decode_sequenced(data_topic("gw-1", "smk-1"), encode(msg))
     assert back == msg
     assert isinstance(back, DataMessage)
@@ -44,9 +46,21 @@ def test_event_round_trip() -> None:
         ("ga/v1/gw-1/dev/smk-2/data", None, "differs from topic device"),
         ("ga/v1/gw-1/dev/smk-1/event", None, "does not belong"),
         ("ga/v1/gw-1/dev/smk-1/data", b"{not json", "malformed JSON"),
-        ("ga/v1/gw-1/dev/smk-1/data", b'{"t":"data","gw":"gw-1","dev":"smk-1","seq":0,"ts":1}', "invalid payload"),
-        ("ga/v1/gw-1/dev/smk-1/data", b'{"t":"data","gw":"gw-1","dev":"smk-1","seq":"x","ts":1}', "invalid payload"),
-        ("ga/v1/gw-1/dev/smk-1/data", b'{"t":"data","gw":"gw-1","dev":"smk-1","seq":1,"ts":1,"v":2}', "schema version"),
+        (
+            "ga/v1/gw-1/dev/smk-1/data",
+            b'{"t":"data","gw":"gw-1","dev":"smk-1","seq":0,"ts":1}',
+            "invalid payload",
+        ),
+        (
+            "ga/v1/gw-1/dev/smk-1/data",
+            b'{"t":"data","gw":"gw-1","dev":"smk-1","seq":"x","ts":1}',
+            "invalid payload",
+        ),
+        (
+            "ga/v1/gw-1/dev/smk-1/data",
+            b'{"t":"data","gw":"gw-1","dev":"smk-1","seq":1,"ts":1,"v":2}',
+            "schema version",
+        ),
         ("ga/v1/gw-1/dev/smk-1/data", b"x" * 70000, "exceeds"),
         ("ga/v1/gw-1/dev/smk 1/data", None, "invalid device id"),
         ("other/topic", None, "not a ga/v1 topic"),

@@ -19,7 +19,10 @@ class Conf(pydantic.BaseModel, extra="forbid"):
 
 
 def test_every_error_names_file_line_field() -> None:
-    text = "name: x\ndevices:\n  - id: a\n    unit: 3\n  - id: b\n    unit: 300\n  - id: c\n    unti: 4\n"
+    text = (
+        "name: x\ndevices:\n  - id: a\n    unit: 3\n  - id: b\n    unit: 300\n"
+        "  - id: c\n    unti: 4\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_model(Conf, text, "gw.yaml")
     lines = str(info.value).splitlines()
