@@ -133,7 +133,7 @@ async def watch_traffic(
                 topic, payload = await queue.get()
                 line = view.add(topic, payload)
                 if line:
-                    console.print(line, markup=False, highlight=False)
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
         with Live(view.render(), console=console, refresh_per_second=4) as live:
             while True:
                 topic, payload = await queue.get()

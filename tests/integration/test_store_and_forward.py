@@ -96,7 +96,13 @@ async def test_outage_loses_nothing(broker: Mosquitto, tmp_path: Path, kill_gate
                 30,
                 "the subscriber to receive the last sequence number",
             )
-            assert_no_gap(sequenced(recorder.snapshot()), last_seq)
+            try:
+                assert_no_gap(sequenced(recorder.snapshot()), last_seq)
+            except AssertionError:
+                print(gw.output()[-8000:])
+                for m in sequenced(recorder.snapshot())[:80]:
+                    print(m["seq"], m["t"], m.get("dev"), m.get("q"), m.get("ts"))
+                raise
             smoke = _events(recorder, "smk-0001", "smoke_alarm")
             assert any(e["active"] is True for e in smoke), (
                 "the smoke alarm during the outage arrived"
