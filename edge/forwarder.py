@@ -36,6 +36,7 @@ class Forwarder:
         self.published = 0
         self.acked = 0
         self.last_ack_ts: float | None = None
+        self.last_publish_ts: float | None = None
 
     async def run(self) -> None:
         """Publish forever; runs beside the ack task."""
@@ -101,3 +102,4 @@ class Forwarder:
             self._inflight[mid] = row.seq
             self._cursor[row.prio] = row.seq
             self.published += 1
+        self.last_publish_ts = time.time()

@@ -43,6 +43,7 @@ class StatusWriter:
             "published": fwd.published,
             "acked": fwd.acked,
             "last_ack_ts": fwd.last_ack_ts,
+            "last_publish_ts": fwd.last_publish_ts,
             "buses": {
                 bus_id: {"open": p.open.is_set(), "counters": dict(p.bus_counters)}
                 for bus_id, p in gw.pollers.items()

@@ -161,12 +161,12 @@ async def embedded_amqtt() -> AsyncIterator[BrokerInfo]:
 
 
 @contextlib.asynccontextmanager
-async def choose_broker(url: str | None) -> AsyncIterator[BrokerInfo]:
+async def choose_broker(url: str | None, *, embedded: bool = False) -> AsyncIterator[BrokerInfo]:
     """The broker for a demo: the given URL, else a local mosquitto, else embedded amqtt."""
     if url:
         yield BrokerInfo(url, "external", ("3.1.1", "5"))
         return
-    if find_mosquitto():
+    if find_mosquitto() and not embedded:
         with mosquitto() as m:
             yield BrokerInfo(m.url, "mosquitto", ("3.1.1", "5"))
         return

@@ -46,6 +46,13 @@ def demo(
     plain: Annotated[
         bool, typer.Option("--plain", help="One line per message instead of the live table.")
     ] = False,
+    embedded_broker: Annotated[
+        bool,
+        typer.Option(
+            "--embedded-broker",
+            help="Use the pure-Python broker (amqtt, MQTT 3.1.1) even if mosquitto is installed.",
+        ),
+    ] = False,
 ) -> None:
     """Run simulated devices, a gateway and a broker; show the live traffic. Ctrl-C stops all."""
     # the demo pulls in the most; load it only when asked
@@ -55,7 +62,7 @@ def demo(
         level=os.environ.get("GRIDALARM_LOG", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    options = DemoOptions(broker, sim_config, state_dir, duration_s, plain)
+    options = DemoOptions(broker, sim_config, state_dir, duration_s, plain, embedded_broker)
     raise typer.Exit(run_demo(options))
 
 

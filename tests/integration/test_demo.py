@@ -112,3 +112,32 @@ def test_demo_starts_its_own_mosquitto(tmp_path: Path, broker: Mosquitto) -> Non
     assert "(mosquitto)" in result.stdout
     assert "gw-demo online" in result.stdout
     assert " seq 1 " in result.stdout
+
+
+def test_demo_with_embedded_broker(tmp_path: Path) -> None:
+    """What a newcomer without mosquitto gets: amqtt, and a gateway speaking MQTT 3.1.1 to it."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gridalarm",
+            "demo",
+            "--plain",
+            "--duration",
+            "8",
+            "--embedded-broker",
+            "--state-dir",
+            str(tmp_path / "demo"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "GRIDALARM_STATE_DIR": str(tmp_path / "state")},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "(amqtt)" in result.stdout
+    assert "gw-demo online" in result.stdout
+    assert " seq 1 " in result.stdout
+    assert "protocol: 3.1.1" in (tmp_path / "demo" / "gateway.yaml").read_text()
