@@ -93,7 +93,9 @@ class DemoOptions:
 
 async def _demo(options: DemoOptions, console: Console) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(choose_broker(options.broker_url, embedded=options.embedded_broker))
+        broker = await stack.enter_async_context(
+            choose_broker(options.broker_url, embedded=options.embedded_broker)
+        )
         console.print(f"broker: {broker.url} ({broker.kind})")
         sims = await stack.enter_async_context(
             SimulatorSet.from_config(options.sim_config or DEFAULT_SIM)
