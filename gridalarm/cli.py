@@ -23,7 +23,7 @@ app.add_typer(edge_app, name="edge", help="The edge gateway and the installer's 
 
 
 @app.command()
-def demo(
+def demo(  # noqa: PLR0917 - each parameter is a CLI option
     broker: Annotated[
         str | None,
         typer.Option(
