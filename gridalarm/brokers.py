@@ -36,7 +36,7 @@ log_dest file {data}/mosquitto.log
 log_type error
 log_type warning
 log_type notice
-"""
+{user}"""
 
 
 class BrokerError(RuntimeError):
@@ -94,7 +94,12 @@ class Mosquitto:
         self.proc: subprocess.Popen[bytes] | None = None
         self.conf = data_dir / "mosquitto.conf"
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(MOSQUITTO_CONF.format(port=self.port, data=data_dir), encoding="utf-8")
+        # Started as root, mosquitto drops to the `mosquitto` user and then cannot write its
+        # persistence file here, silently: every session would be lost on restart.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(
+            MOSQUITTO_CONF.format(port=self.port, data=data_dir, user=user), encoding="utf-8"
+        )
 
     @property
     def url(self) -> str:

@@ -80,7 +80,7 @@ class GatewayProcess:
                     "--config",
                     str(self.config),
                     "--log-level",
-                    "INFO",
+                    os.environ.get("GW_LOG", "INFO"),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
