@@ -1,0 +1,1 @@
+"""The cloud: ingest, registry, rules into alarms, time-series sinks, record and replay."""
