@@ -31,7 +31,8 @@ persistence_location {data}/
 autosave_interval 1
 # Mosquitto drops QoS1 messages beyond 1000 queued for an offline client by default.
 max_queued_messages 1000000
-max_inflight_messages 1000
+# The cloud acknowledges after each checkpoint: the window holds a checkpoint's worth.
+max_inflight_messages 20000
 log_dest file {data}/mosquitto.log
 log_type error
 log_type warning

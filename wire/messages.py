@@ -148,15 +148,15 @@ def encode(message: SequencedMessage | GatewayStatus | Command | CommandReply) -
 
 def _decode(decoder: msgspec.json.Decoder[_T], payload: bytes) -> _T:
     if len(payload) > MAX_PAYLOAD_BYTES:
-        raise WireError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        raise WireError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}", "too_large")
     try:
         message = decoder.decode(payload)
     except msgspec.ValidationError as err:
         raise WireError(f"invalid payload: {err}") from err
     except msgspec.DecodeError as err:
-        raise WireError(f"malformed JSON: {err}") from err
+        raise WireError(f"malformed JSON: {err}", "json") from err
     if getattr(message, "v", SCHEMA_VERSION) != SCHEMA_VERSION:
-        raise WireError(f"unsupported schema version {message.v}")  # type: ignore[attr-defined]
+        raise WireError(f"unsupported schema version {message.v}", "version")  # type: ignore[attr-defined]
     return message
 
 
@@ -169,11 +169,17 @@ def decode_sequenced(topic: str | Topic, payload: bytes) -> SequencedMessage:
     t = parse_topic(topic) if isinstance(topic, str) else topic
     message = _decode(_seq_decoder, payload)
     if message.gw != t.gateway:
-        raise WireError(f"payload gateway {message.gw!r} differs from topic gateway {t.gateway!r}")
+        raise WireError(
+            f"payload gateway {message.gw!r} differs from topic gateway {t.gateway!r}", "spoofed"
+        )
     if _KIND[type(message).__name__] is not t.kind:
-        raise WireError(f"a {type(message).__name__} does not belong on a {t.kind.value} topic")
+        raise WireError(
+            f"a {type(message).__name__} does not belong on a {t.kind.value} topic", "wrong_kind"
+        )
     if isinstance(message, DataMessage | EventMessage) and message.dev != t.device:
-        raise WireError(f"payload device {message.dev!r} differs from topic device {t.device!r}")
+        raise WireError(
+            f"payload device {message.dev!r} differs from topic device {t.device!r}", "spoofed"
+        )
     return message
 
 
@@ -182,7 +188,9 @@ def decode_status(topic: str | Topic, payload: bytes) -> GatewayStatus:
     t = parse_topic(topic) if isinstance(topic, str) else topic
     status = _decode(_status_decoder, payload)
     if status.gw != t.gateway:
-        raise WireError(f"status gateway {status.gw!r} differs from topic gateway {t.gateway!r}")
+        raise WireError(
+            f"status gateway {status.gw!r} differs from topic gateway {t.gateway!r}", "spoofed"
+        )
     return status
 
 

@@ -58,7 +58,8 @@ def check_id(value: str, what: str) -> str:
     """Return *value* if it is a valid gateway / device / command id, else raise WireError."""
     if not _ID.match(value):
         raise WireError(
-            f"invalid {what} id {value!r}: 1-64 of A-Z a-z 0-9 _ . - , not starting with a symbol"
+            f"invalid {what} id {value!r}: 1-64 of A-Z a-z 0-9 _ . - , not starting with a symbol",
+            "topic",
         )
     return value
 
@@ -96,7 +97,7 @@ def parse_topic(topic: str) -> Topic:
     """Parse a contract topic; raise WireError for anything else."""
     parts = topic.split("/")
     if len(parts) < 4 or f"{parts[0]}/{parts[1]}" != TOPIC_PREFIX:
-        raise WireError(f"not a {TOPIC_PREFIX} topic: {topic!r}")
+        raise WireError(f"not a {TOPIC_PREFIX} topic: {topic!r}", "topic")
     gw = check_id(parts[2], "gateway")
     rest = parts[3:]
     match rest:
@@ -110,4 +111,4 @@ def parse_topic(topic: str) -> Topic:
             return Topic(TopicKind.COMMAND, gw, command_id=check_id(cid, "command"))
         case ["cmd", cid, "reply"]:
             return Topic(TopicKind.REPLY, gw, command_id=check_id(cid, "command"))
-    raise WireError(f"unknown topic shape: {topic!r}")
+    raise WireError(f"unknown topic shape: {topic!r}", "topic")
