@@ -30,6 +30,11 @@ class BufferedSink(ABC, Generic[T]):
         self._available = True
         self._backoff = Backoff()
 
+    @property
+    def available(self) -> bool:
+        """False while the storage is failing (points are being buffered)."""
+        return self._available
+
     @abstractmethod
     def submit(self, points: Sequence[Point]) -> None:
         """Queue *points*; never blocks, never raises for storage trouble (call on the loop)."""

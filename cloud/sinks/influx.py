@@ -184,7 +184,10 @@ class InfluxSink(BufferedSink[Point | str]):
             self.stats.last_error = f"HTTP {err.status}: {err.message}"
             logger.error(
                 "%s: server rejected a batch of %d points, dropped (first: %.200s): %s",
-                self.name, len(lines), lines[0], self.stats.last_error,
+                self.name,
+                len(lines),
+                lines[0],
+                self.stats.last_error,
             )
             return
         self._buffer.put_back(lines)

@@ -16,9 +16,7 @@ from functools import lru_cache
 from cloud.sinks.point import Point
 
 _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\r": r"\r", "\t": r"\t"})
-_KEY = str.maketrans(
-    {",": r"\,", " ": r"\ ", "=": r"\=", "\n": r"\n", "\r": r"\r", "\t": r"\t"}
-)
+_KEY = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\n": r"\n", "\r": r"\r", "\t": r"\t"})
 
 
 def _escape_key(s: str) -> str:

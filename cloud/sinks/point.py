@@ -51,6 +51,10 @@ class ReadingSink(Protocol):
 
     stats: SinkStats
 
+    @property
+    def available(self) -> bool:
+        """False while the storage is failing (points are being buffered)."""
+
     def submit(self, points: Sequence[Point]) -> None:
         """Queue *points*; never blocks, never raises for storage trouble (call on the loop)."""
 

@@ -100,7 +100,10 @@ class SqliteSink(BufferedSink[Point]):
             self.stats.last_error = f"{type(err).__name__}: {err}"
             logger.error(
                 "%s: dropped a batch of %d points it cannot store (first device %s): %s",
-                self.name, len(batch), batch[0].device, err,
+                self.name,
+                len(batch),
+                batch[0].device,
+                err,
             )
             return True
         raise err

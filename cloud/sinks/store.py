@@ -25,16 +25,16 @@ SCHEMA = (
     " id INTEGER PRIMARY KEY, ts REAL NOT NULL, device TEXT NOT NULL,"
     " measurement TEXT NOT NULL, gateway TEXT NOT NULL, grid TEXT NOT NULL,"
     " fields TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS readings_device_ts ON readings (device, ts)",
+    # unique: a reading is (device, event time); a redelivered message after a crash writes nothing
+    "CREATE UNIQUE INDEX IF NOT EXISTS readings_device_ts ON readings (device, ts)",
     "CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts)",
 )
 INSERT = (
-    "INSERT INTO readings (ts, device, measurement, gateway, grid, fields)"
+    "INSERT OR IGNORE INTO readings (ts, device, measurement, gateway, grid, fields)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
 PRUNE_OLDEST = (
-    "DELETE FROM readings WHERE id IN"
-    " (SELECT id FROM readings WHERE ts < ? ORDER BY ts LIMIT ?)"
+    "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE ts < ? ORDER BY ts LIMIT ?)"
 )
 
 _encode = msgspec.json.Encoder().encode

@@ -20,7 +20,11 @@ NOW = time.time()
 
 def smoke(i: int, device: str = "smk-1", ts: float | None = None) -> Point:
     return Point(
-        "smoke", device, "gw-1", "grid-7", NOW + i if ts is None else ts,
+        "smoke",
+        device,
+        "gw-1",
+        "grid-7",
+        NOW + i if ts is None else ts,
         {"obscuration_pct_per_m": 0.5 + i, "battery_mv": 3000 + i, "alarm": i % 2 == 0},
     )
 
@@ -34,10 +38,12 @@ async def sink(tmp_path: Path) -> AsyncIterator[SqliteSink]:
 
 async def test_reads_back_exact_values_and_types(sink: SqliteSink) -> None:
     fields = {"f": 0.1 + 0.2, "i": 2**40 + 1, "t": True, "z": False, "neg": -0.0, "zero": 0}
-    sink.submit([
-        Point("flood", "fld-1", "gw-2", "grid-1", NOW + 0.000123, fields),
-        Point("flood", "fld-2", "gw-2", "grid-1", NOW, {"f": 9.0}),
-    ])
+    sink.submit(
+        [
+            Point("flood", "fld-1", "gw-2", "grid-1", NOW + 0.000123, fields),
+            Point("flood", "fld-2", "gw-2", "grid-1", NOW, {"f": 9.0}),
+        ]
+    )
     assert await sink.flush(5)
 
     [(ts, got)] = await asyncio.to_thread(sink.recent, "fld-1", NOW)
@@ -194,3 +200,13 @@ def test_ns_time_is_the_nearest_nanosecond(ts: float) -> None:
     from fractions import Fraction
 
     assert ns_time(ts) == round(Fraction(ts) * 10**9)
+
+
+async def test_a_redelivered_reading_is_stored_once(sink: SqliteSink) -> None:
+    """After a crash the broker redelivers; (device, event time) identifies a reading."""
+    sink.submit([smoke(1), smoke(2)])
+    assert await sink.flush(5)
+    sink.submit([smoke(2), smoke(3)])
+    assert await sink.flush(5)
+    rows = await asyncio.to_thread(sink.recent, "smk-1", NOW - 10)
+    assert [ts for ts, _ in rows] == [NOW + 1, NOW + 2, NOW + 3]
