@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from cloud.cli import app as cloud_app
+from cloud.cli import rules_app
 from edge.cli import app as edge_app
 from firmware_sim.cli import app as sim_app
 
@@ -20,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(sim_app, name="sim", help="Simulated field devices: run, list, trigger, fault.")
 app.add_typer(edge_app, name="edge", help="The edge gateway and the installer's tools.")
+app.add_typer(cloud_app, name="cloud", help="The cloud worker: ingest, rules, alarms.")
+app.add_typer(rules_app, name="rules", help="Rule sets: check what they do.")
 
 
 @app.command()

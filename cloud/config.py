@@ -1,0 +1,142 @@
+"""Cloud configuration: one pydantic model per concern, loaded once from YAML.
+
+Secrets come from the environment (``GRIDALARM_MQTT_PASSWORD``, ``GRIDALARM_INFLUX_TOKEN``)
+so a site file can be checked in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from wire.yamlconf import ConfigError, ConfigIssue, load_model
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CloudMqtt(_Model):
+    """The broker the cloud ingests from."""
+
+    url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://.")
+    protocol: Literal["3.1.1", "5"] = Field(default="5", description="MQTT protocol version.")
+    client_id: str = Field(
+        default="gridalarm-cloud",
+        description="Fixed client id: the broker keeps this persistent session while we are down.",
+    )
+    shared_group: str | None = Field(
+        default=None,
+        description="MQTT 5 shared-subscription group, to spread gateways over several workers.",
+    )
+    username: str | None = Field(default=None, description="User name, if the broker wants one.")
+    password: SecretStr | None = Field(
+        default=None, description="Password; prefer GRIDALARM_MQTT_PASSWORD."
+    )
+    ca_file: Path | None = Field(default=None, description="CA bundle for mqtts://.")
+    cert_file: Path | None = Field(default=None, description="Client certificate (mutual TLS).")
+    key_file: Path | None = Field(default=None, description="Client key (mutual TLS).")
+    keepalive_s: int = Field(default=30, ge=5, description="MQTT keep-alive.")
+
+
+class SqliteSinkConfig(_Model):
+    """Embedded readings store: a bounded window in SQLite."""
+
+    kind: Literal["sqlite"] = Field(description="Embedded SQLite sink.")
+    path: Path = Field(default=Path("readings.sqlite"), description="SQLite file of readings.")
+    retention_s: float = Field(default=7 * 86400, gt=0, description="Keep readings this long.")
+    max_rows: int = Field(default=5_000_000, ge=1000, description="Keep at most this many rows.")
+
+
+class InfluxSinkConfig(_Model):
+    """InfluxDB (or anything speaking /api/v2/write) through influxdb-client."""
+
+    kind: Literal["influx"] = Field(description="InfluxDB sink.")
+    url: str = Field(description="Server URL, e.g. http://127.0.0.1:8086.")
+    org: str = Field(default="gridalarm", description="InfluxDB organisation.")
+    bucket: str = Field(default="readings", description="InfluxDB bucket.")
+    token: SecretStr | None = Field(
+        default=None, description="Token; prefer GRIDALARM_INFLUX_TOKEN."
+    )
+    batch_size: int = Field(default=5000, ge=1, description="Points per write.")
+
+
+class NoSinkConfig(_Model):
+    kind: Literal["none"] = Field(description="Keep no readings (alarms only).")
+
+
+class CloudConfig(_Model):
+    """A whole cloud worker."""
+
+    mqtt: CloudMqtt = Field(default_factory=CloudMqtt, description="Ingest broker.")
+    database_url: str = Field(
+        default="sqlite:///cloud.sqlite",
+        description="SQLAlchemy URL of alarms, registry and checkpoints (SQLite or PostgreSQL).",
+    )
+    rules_dir: Path | None = Field(
+        default=None, description="Folder of rule YAML files; default: the shipped library."
+    )
+    devices_csv: Path | None = Field(
+        default=None, description="Device registry CSV imported at start (device,gateway,type,...)."
+    )
+    sink: SqliteSinkConfig | InfluxSinkConfig | NoSinkConfig = Field(
+        default_factory=lambda: SqliteSinkConfig(kind="sqlite"),
+        discriminator="kind",
+        description="Where readings go.",
+    )
+    metrics_listen: str | None = Field(
+        default="127.0.0.1:9108", description="host:port of the Prometheus endpoint; null: none."
+    )
+    checkpoint_interval_s: float = Field(
+        default=0.2, gt=0, le=5, description="Commit alarms + state and acknowledge this often."
+    )
+    checkpoint_max_messages: int = Field(
+        default=5000, ge=1, description="...or after this many messages, whichever comes first."
+    )
+
+
+def load_cloud_config(path: Path) -> CloudConfig:
+    """Read and validate a cloud YAML file; paths are relative to the file's folder."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(
+            [ConfigIssue(str(path), None, "", f"cannot read: {err.strerror}")]
+        ) from err
+    config = load_model(CloudConfig, text, str(path))
+    return resolve(config, path.parent)
+
+
+def resolve(config: CloudConfig, base: Path) -> CloudConfig:
+    """Make relative paths absolute against *base* and take secrets from the environment."""
+    update: dict[str, object] = {}
+    if config.rules_dir is not None:
+        update["rules_dir"] = base / config.rules_dir
+    if config.devices_csv is not None:
+        update["devices_csv"] = base / config.devices_csv
+    if config.database_url.startswith("sqlite:///") and not config.database_url.startswith(
+        "sqlite:////"
+    ):
+        update["database_url"] = (
+            f"sqlite:///{base / config.database_url.removeprefix('sqlite:///')}"
+        )
+    sink = config.sink
+    if isinstance(sink, SqliteSinkConfig):
+        update["sink"] = sink.model_copy(update={"path": base / sink.path})
+    elif (
+        isinstance(sink, InfluxSinkConfig)
+        and sink.token is None
+        and "GRIDALARM_INFLUX_TOKEN" in os.environ
+    ):
+        update["sink"] = sink.model_copy(
+            update={"token": SecretStr(os.environ["GRIDALARM_INFLUX_TOKEN"])}
+        )
+    mqtt = config.mqtt
+    if mqtt.password is None and "GRIDALARM_MQTT_PASSWORD" in os.environ:
+        update["mqtt"] = mqtt.model_copy(
+            update={"password": SecretStr(os.environ["GRIDALARM_MQTT_PASSWORD"])}
+        )
+    return config.model_copy(update=update)

@@ -1,0 +1,261 @@
+"""Ingest: wire messages → dedup → registry → rules → alarm changes and readings.
+
+Messages are handled as they arrive (the rule decision happens at once); durability comes in
+checkpoints: every ``checkpoint_interval_s`` (or ``checkpoint_max_messages``) the alarm
+changes, the dedup tracker and the engine state are committed in one transaction by the
+committer task, and only then are the covered messages acknowledged to the broker. After a
+kill -9 the broker redelivers whatever was not acknowledged; the restored dedup state drops
+what the last checkpoint already covered, so every message is processed exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine as Database
+
+from cloud.metrics import Metrics
+from cloud.mqtt_in import Incoming, Ingress
+from cloud.sinks import Point, ReadingSink
+from cloud.store import AlarmChange, commit_checkpoint
+from rules import DeviceInfo, Engine, Transition
+from wire import DataMessage, DropRecord, EventMessage, WireError, decode_sequenced, decode_status
+from wire.dedup import SeqTracker
+from wire.topics import TopicKind, parse_topic
+
+logger = logging.getLogger(__name__)
+
+YIELD_EVERY = 500  # messages handled before letting other tasks (the committer) run
+SINK_FLUSH_S = 2.0  # how long a checkpoint waits for a healthy sink before going on
+
+
+@dataclass
+class Batch:
+    """What one checkpoint covers."""
+
+    acks: list[tuple[int, int]] = field(default_factory=list)
+    changes: list[AlarmChange] = field(default_factory=list)
+    messages: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def to_change(t: Transition) -> AlarmChange:
+    return AlarmChange(
+        kind=str(t.kind.value).lower(),
+        key=t.key,
+        rule_id=t.rule_id,
+        device=t.device,
+        gateway=t.gateway,
+        severity=str(t.severity.value).lower(),
+        ts=t.ts,
+        title_en=t.title_en,
+        title_zh=t.title_zh,
+        value=t.value,
+        clears=t.clears,
+        detail=dict(t.detail),
+    )
+
+
+class Ingest:
+    """Turns the ingress queue into decisions, checkpoints and acknowledgements."""
+
+    def __init__(
+        self,
+        ingress: Ingress,
+        engine: Engine,
+        registry: dict[str, DeviceInfo],
+        tracker: SeqTracker,
+        db: Database,
+        *,
+        sink: ReadingSink | None,
+        metrics: Metrics,
+        interval_s: float,
+        max_messages: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ingress = ingress
+        self.engine = engine
+        self.registry = registry
+        self.tracker = tracker
+        self._db = db
+        self._sink = sink
+        self.metrics = metrics
+        self._interval = interval_s
+        self._max = max_messages
+        self._clock = clock
+        self._batch = Batch()
+        self._commits: asyncio.Queue[tuple[Batch, dict[str, Any]]] = asyncio.Queue(maxsize=2)
+        self._unknown_logged: set[str] = set()
+        self._next_advance = 0.0
+        self.on_changes: Callable[[list[AlarmChange]], None] | None = None  # issue 4: dispatch
+        self.processed = 0
+        self._inflight: asyncio.Future[None] | None = None
+        self._inflight_batch: Batch | None = None
+
+    # -- the handling task ----------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            due = self._batch.started + self._interval - time.monotonic()
+            timeout = max(due, 0.0) if self._batch.messages else 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ingress.ready.wait(), timeout)
+            self.ingress.ready.clear()
+            await self._drain()
+            self._advance()
+            if self._checkpoint_due():
+                await self._checkpoint()
+
+    def _checkpoint_due(self) -> bool:
+        batch = self._batch
+        if not (batch.messages or batch.changes):
+            return False
+        return batch.messages >= self._max or time.monotonic() - batch.started >= self._interval
+
+    async def _drain(self) -> None:
+        queue = self.ingress.queue
+        points: list[Point] = []
+        handled = 0
+        while queue:
+            item = queue.popleft()
+            self._handle(item, points)
+            self._batch.acks.append((item.mid, item.qos))
+            self._batch.messages += 1
+            handled += 1
+            if self._batch.messages >= self._max:
+                await self._checkpoint()
+            if handled % YIELD_EVERY == 0:
+                if points and self._sink is not None:
+                    self._sink.submit(points)
+                    points = []
+                await asyncio.sleep(0)
+        if points and self._sink is not None:
+            self._sink.submit(points)
+
+    def _advance(self) -> None:
+        now = self._clock()
+        if now >= self._next_advance:
+            self._record(self.engine.advance(now))
+            self._next_advance = now + 1.0
+
+    async def _checkpoint(self) -> None:
+        batch, self._batch = self._batch, Batch()
+        states = {"dedup": self.tracker.snapshot(), "engine": self.engine.snapshot()}
+        await self._commits.put((batch, states))  # back-pressure: at most two commits waiting
+
+    # -- one message ------------------------------------------------------------------------
+    def _handle(self, item: Incoming, points: list[Point]) -> None:
+        m = self.metrics
+        try:
+            topic = parse_topic(item.topic)
+            if topic.kind is TopicKind.STATUS:
+                m.messages.labels("status").inc()
+                self._record(self.engine.on_status(decode_status(topic, item.payload)))
+                return
+            if topic.kind not in (TopicKind.DATA, TopicKind.EVENT, TopicKind.DROPPED):
+                return  # commands and replies are not ours to ingest
+            msg = decode_sequenced(topic, item.payload)
+        except WireError as err:
+            m.bad.labels(err.reason).inc()
+            logger.warning("refused message on %s: %s", item.topic[:200], err)
+            return
+        self.processed += 1
+        if not self.tracker.first_time(msg.gw, msg.seq):
+            m.duplicates.inc()
+            return
+        if isinstance(msg, DropRecord):
+            m.messages.labels("dropped").inc()
+            self.tracker.seen_ranges(msg.gw, msg.ranges)
+            logger.warning(
+                "gateway %s dropped %d telemetry messages by policy", msg.gw, msg.dropped_count()
+            )
+            return
+        self._device_message(msg, item, points)
+
+    def _device_message(
+        self, msg: DataMessage | EventMessage, item: Incoming, points: list[Point]
+    ) -> None:
+        m = self.metrics
+        device = self.registry.get(msg.dev)
+        if device is None or device.gateway != msg.gw:
+            reason = "unknown_device" if device is None else "wrong_gateway"
+            m.bad.labels(reason).inc()
+            if msg.dev not in self._unknown_logged:
+                self._unknown_logged.add(msg.dev)
+                logger.warning(
+                    "device %s (gateway %s): %s; its messages are counted and ignored",
+                    msg.dev,
+                    msg.gw,
+                    reason.replace("_", " "),
+                )
+            return
+        if isinstance(msg, DataMessage):
+            m.messages.labels("data").inc()
+            m.readings.inc(len(msg.values))
+            transitions = self.engine.on_data(msg, device)
+            if msg.values:
+                points.append(Point(device.type, msg.dev, msg.gw, device.grid, msg.ts, msg.values))
+        else:
+            m.messages.labels("event").inc()
+            transitions = self.engine.on_event(msg, device)
+        m.decision.observe(time.monotonic() - item.arrived)
+        m.lag.observe(max(0.0, self._clock() - msg.ts))
+        self._record(transitions)
+
+    def _record(self, transitions: list[Transition]) -> None:
+        if not transitions:
+            return
+        changes = [to_change(t) for t in transitions]
+        for c in changes:
+            self.metrics.transitions.labels(c.kind).inc()
+        self._batch.changes.extend(changes)
+
+    # -- the committer task ----------------------------------------------------------------
+    async def run_commits(self) -> None:
+        """Commit checkpoints in order; acknowledge their messages only afterwards."""
+        while True:
+            batch, states = await self._commits.get()
+            await self._commit(batch, states)
+
+    async def _commit(self, batch: Batch, states: dict[str, Any]) -> None:
+        sink = self._sink
+        if sink is not None and sink.available:
+            # readings before the acknowledgement: an acknowledged message's readings are stored
+            # (both sinks are idempotent per device and event time, so a redelivery adds nothing)
+            await sink.flush(SINK_FLUSH_S)
+        # shielded: a cancelled task must not leave a commit half-awaited while a later one starts
+        self._inflight = asyncio.ensure_future(
+            asyncio.to_thread(commit_checkpoint, self._db, batch.changes, states)
+        )
+        self._inflight_batch = batch
+        await asyncio.shield(self._inflight)
+        self._committed(batch)
+
+    def _committed(self, batch: Batch) -> None:
+        self._inflight = self._inflight_batch = None
+        self.ingress.ack(batch.acks)
+        self.metrics.checkpoints.inc()
+        self.metrics.open_alarms.set(len(self.engine.open_alarms()))
+        if self._sink is not None:
+            self.metrics.sink_buffered.set(self._sink.stats.buffered)
+            self.metrics.sink_dropped.set(self._sink.stats.dropped)
+        if batch.changes and self.on_changes is not None:
+            self.on_changes(batch.changes)
+
+    async def close(self) -> None:
+        """After the tasks are cancelled: commit, in order, everything handled so far."""
+        if self._inflight is not None and self._inflight_batch is not None:
+            await self._inflight
+            self._committed(self._inflight_batch)
+        while not self._commits.empty():
+            await self._commit(*self._commits.get_nowait())
+        if self._batch.messages or self._batch.changes:
+            batch, self._batch = self._batch, Batch()
+            await self._commit(
+                batch, {"dedup": self.tracker.snapshot(), "engine": self.engine.snapshot()}
+            )

@@ -1,0 +1,50 @@
+"""Prometheus metrics of the cloud worker: message rates, lag, bad messages, decisions."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600)
+
+
+class Metrics:
+    """One registry per worker (tests run several in one process)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.messages = Counter(
+            "gridalarm_messages", "Wire messages received", ["kind"], registry=r
+        )
+        self.readings = Counter("gridalarm_readings", "Measurement values ingested", registry=r)
+        self.bad = Counter(
+            "gridalarm_bad_messages", "Messages refused, by reason", ["reason"], registry=r
+        )
+        self.duplicates = Counter(
+            "gridalarm_duplicates", "Redelivered (gateway, seq) dropped", registry=r
+        )
+        self.transitions = Counter(
+            "gridalarm_transitions", "Rule transitions", ["kind"], registry=r
+        )
+        self.decision = Histogram(
+            "gridalarm_decision_seconds",
+            "Arrival to rule decision",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.lag = Histogram(
+            "gridalarm_lag_seconds",
+            "Arrival time minus event time",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.open_alarms = Gauge("gridalarm_open_alarms", "Open alarms", registry=r)
+        self.sink_buffered = Gauge(
+            "gridalarm_sink_buffered", "Readings waiting for the sink", registry=r
+        )
+        self.sink_dropped = Gauge("gridalarm_sink_dropped", "Readings the sink dropped", registry=r)
+        self.checkpoints = Counter("gridalarm_checkpoints", "Committed checkpoints", registry=r)
+
+    def serve(self, listen: str) -> None:
+        host, port = listen.rsplit(":", 1)
+        start_http_server(int(port), addr=host, registry=self.registry)

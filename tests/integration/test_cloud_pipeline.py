@@ -1,0 +1,218 @@
+"""Simulators → gateway → Mosquitto → cloud, all real: the alarm transitions in the database.
+
+A smoke alarm, a flood rising through warning to danger and back, a tilted cover and four
+e-bike entries produce exactly the expected transitions; a second smoke detector in the same
+building within 120 s marks the fire confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.app import Cloud, cloud_worker
+from cloud.config import CloudConfig, resolve
+from cloud.devices_csv import write_devices_csv
+from cloud.store import list_alarms, list_events
+from edge.gateway import run_gateway
+from firmware_sim import SimulatorSet
+from gridalarm.brokers import Mosquitto
+from rules import DeviceInfo
+from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
+from tests.support import Recorder, until
+
+pytestmark = pytest.mark.integration
+
+TEST_RULES = """
+device_type: smoke
+rules:
+  - id: smoke-fire
+    kind: event
+    event: smoke_alarm
+    severity: critical
+    clears: manual
+    reason: "test: the detector's own alarm"
+    title_en: Suspected fire
+    title_zh: 疑似火警
+correlations:
+  - id: smoke-confirmed
+    rules: [smoke-fire]
+    group_by: building
+    window_s: 120
+    min_devices: 2
+    reason: "test: two detectors in one building"
+    title_en: Fire confirmed
+    title_zh: 火警确认
+"""
+TEST_FLOOD = """
+device_type: flood
+rules:
+  - id: flood-level
+    kind: threshold
+    measurement: level_mm
+    levels:
+      - {severity: warning, raise_at: 150, clear_at: 130, reason: "test"}
+      - {severity: danger, raise_at: 300, clear_at: 270, reason: "test"}
+    title_en: Water level high
+    title_zh: 水位偏高
+"""
+TEST_MANHOLE = """
+device_type: manhole
+rules:
+  - id: manhole-tilt
+    kind: threshold
+    measurement: tilt_deg
+    levels:
+      - {severity: warning, raise_at: 8, clear_at: 5, reason: "test"}
+    title_en: Manhole cover loose
+    title_zh: 井盖松动
+"""
+TEST_EBIKE = """
+device_type: ebike
+rules:
+  - id: ebike-repeated
+    kind: count
+    event: ebike_detected
+    min_count: 3
+    window_s: 600
+    severity: warning
+    reason: "test"
+    title_en: Repeated e-bike entries
+    title_zh: 电动车反复进入电梯
+"""
+
+REGISTRY = [
+    DeviceInfo("smk-0001", "gw-t", "smoke", "grid-1", "bldg-7", "c-1", 5.0),
+    DeviceInfo("smk-0002", "gw-t", "smoke", "grid-1", "bldg-7", "c-1", 5.0),
+    DeviceInfo("fl-0001", "gw-t", "flood", "grid-1", "", "c-1", 5.0),
+    DeviceInfo("mh-0001", "gw-t", "manhole", "grid-1", "", "c-1", 5.0),
+    DeviceInfo("eb-0001", "gw-t", "ebike", "grid-1", "bldg-7", "c-1", 5.0),
+]
+
+
+def cloud_config(broker: Mosquitto, directory: Path, **extra: Any) -> CloudConfig:
+    rules = directory / "rules"
+    rules.mkdir(parents=True, exist_ok=True)
+    for name, text in [
+        ("smoke", TEST_RULES),
+        ("flood", TEST_FLOOD),
+        ("manhole", TEST_MANHOLE),
+        ("ebike", TEST_EBIKE),
+    ]:
+        (rules / f"{name}.yaml").write_text(text, encoding="utf-8")
+    (directory / "devices.csv").write_text(write_devices_csv(REGISTRY), encoding="utf-8")
+    config = CloudConfig.model_validate(
+        {
+            "mqtt": {"url": broker.url, "client_id": "cloud-test"},
+            "database_url": "sqlite:///cloud.sqlite",
+            "rules_dir": "rules",
+            "devices_csv": "devices.csv",
+            "sink": {"kind": "sqlite", "path": "readings.sqlite"},
+            "metrics_listen": None,
+            **extra,
+        }
+    )
+    return resolve(config, directory)
+
+
+@contextlib.asynccontextmanager
+async def pipeline(
+    broker: Mosquitto, tmp_path: Path
+) -> AsyncIterator[tuple[SimulatorSet, Cloud, Recorder]]:
+    recorder = Recorder(broker.port, "ga/v1/gw-t/#", client_id="pipeline-watch")
+    async with (
+        SimulatorSet.from_config(rig_sim_config(), speed=10.0) as sims,
+        cloud_worker(cloud_config(broker, tmp_path / "cloud")) as cloud,
+    ):
+        gw = asyncio.create_task(run_gateway(write_gateway_config(sims, broker, tmp_path / "gw")))
+        try:
+            await until(
+                lambda: len({m["dev"] for m in sequenced(recorder.snapshot())}) >= 5,
+                30,
+                "all devices",
+            )
+            yield sims, cloud, recorder
+        finally:
+            gw.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gw
+            recorder.close()
+
+
+def transitions(cloud: Cloud) -> list[tuple[str, str, str]]:
+    return [(e["key"], e["kind"], e["severity"]) for e in list_events(cloud.db)]
+
+
+def has(cloud: Cloud, key: str, kind: str) -> bool:
+    return any(k == key and kd == kind for k, kd, _ in transitions(cloud))
+
+
+def events_of(recorder: Recorder, dev: str, name: str) -> int:
+    return sum(
+        1
+        for m in sequenced(recorder.snapshot())
+        if m["t"] == "event" and m["dev"] == dev and m["event"] == name
+    )
+
+
+async def test_field_events_become_exactly_the_expected_transitions(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async with pipeline(broker, tmp_path) as (sims, cloud, recorder):
+        sims.device("smk-0001").trigger("smoke")
+        await until(lambda: has(cloud, "smk-0001/smoke-fire", "raise"), 15, "the fire alarm")
+        sims.device("smk-0002").trigger("smoke")
+        await until(lambda: has(cloud, "smk-0002/smoke-fire", "confirm"), 15, "the fire confirmed")
+
+        sims.device("fl-0001").trigger("rise")  # 0 → 400 mm over 60 simulated s (6 s at speed 10)
+        await until(lambda: has(cloud, "fl-0001/flood-level", "upgrade"), 30, "the flood at danger")
+        sims.device("fl-0001").trigger("clear")
+        await until(lambda: has(cloud, "fl-0001/flood-level", "clear"), 15, "the flood cleared")
+
+        sims.device("mh-0001").trigger("tilt")
+        await until(lambda: has(cloud, "mh-0001/manhole-tilt", "raise"), 15, "the tilted cover")
+
+        for n in range(1, 5):
+            sims.device("eb-0001").trigger("ebike")
+            await until(
+                lambda n=n: events_of(recorder, "eb-0001", "ebike_detected") >= n,
+                15,
+                f"e-bike entry {n}",
+            )
+        await until(
+            lambda: has(cloud, "eb-0001/ebike-repeated", "raise"), 15, "repeated e-bike entries"
+        )
+        # let the 4th entry's checkpoint land before counting (it must add nothing)
+        await until(
+            lambda: cloud.ingest.processed >= sum(1 for _ in sequenced(recorder.snapshot())),
+            15,
+            "the cloud to process everything published",
+        )
+
+    got = Counter(transitions(cloud))
+    expected = Counter(
+        {
+            ("smk-0001/smoke-fire", "raise", "critical"): 1,
+            ("smk-0002/smoke-fire", "raise", "critical"): 1,
+            ("smk-0001/smoke-fire", "confirm", "critical"): 1,
+            ("smk-0002/smoke-fire", "confirm", "critical"): 1,
+            ("fl-0001/flood-level", "raise", "warning"): 1,
+            ("fl-0001/flood-level", "upgrade", "danger"): 1,
+            ("fl-0001/flood-level", "clear", "danger"): 1,
+            ("mh-0001/manhole-tilt", "raise", "warning"): 1,
+            ("eb-0001/ebike-repeated", "raise", "warning"): 1,
+        }
+    )
+    assert got == expected, f"unexpected: {got - expected}, missing: {expected - got}"
+    alarms = {a["key"]: a for a in list_alarms(cloud.db)}
+    assert alarms["smk-0001/smoke-fire"]["confirmed"] and alarms["smk-0002/smoke-fire"]["confirmed"]
+    assert alarms["smk-0001/smoke-fire"]["state"] == "open", (
+        "a fire alarm is closed by a person, not the sensor"
+    )
+    assert alarms["fl-0001/flood-level"]["state"] == "cleared"
