@@ -1,0 +1,151 @@
+"""One rule file from YAML text to validated specs, with the line of everything kept."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pydantic
+
+from rules.schema import (
+    RULE_MODELS,
+    CorrelationSpec,
+    OverrideSpec,
+    RateSpec,
+    RuleFileSpec,
+    RuleSpec,
+    ThresholdSpec,
+)
+from wire.yamlconf import ConfigError, ConfigIssue, line_of, parse_yaml, validate
+
+Where = tuple[str, int | None]
+Loc = tuple[int | str, ...]
+
+
+def field_name(loc: Loc) -> str:
+    """``("levels", 0, "raise_at")`` -> ``levels[0].raise_at``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass(slots=True)
+class OverrideEntry:
+    """A validated override with the lines its later checks point at."""
+
+    spec: OverrideSpec
+    file: str
+    raw: Any
+    prefix: str  # "overrides[3]."
+
+    @property
+    def rule_where(self) -> Where:
+        return self.file, line_of(self.raw, ("rule",))
+
+    @property
+    def match_where(self) -> Where:
+        return self.file, line_of(self.raw, ("match",))
+
+    def check_set(self, base: RuleSpec) -> list[ConfigIssue]:
+        """Problems of ``set`` applied to the base rule, each at the line of its key."""
+        try:
+            merged_spec(base, self.spec.set)
+        except pydantic.ValidationError as err:
+            return [self._issue(tuple(e["loc"]), e["msg"]) for e in err.errors()]
+        except _LevelProblems as err:
+            return [self._issue(loc, msg) for loc, msg in err.problems]
+        return []
+
+    def _issue(self, loc: Loc, message: str) -> ConfigIssue:
+        where = ("set", *loc)
+        return ConfigIssue(
+            self.file, line_of(self.raw, where), self.prefix + field_name(where), message
+        )
+
+
+@dataclass(slots=True)
+class FileLoad:
+    """What one file contributed, and its problems."""
+
+    name: str
+    issues: list[ConfigIssue] = field(default_factory=list)
+    rules: list[tuple[RuleSpec, tuple[str, ...] | None, Where]] = field(default_factory=list)
+    correlations: list[tuple[CorrelationSpec, Where, list[Where]]] = field(default_factory=list)
+    overrides: list[OverrideEntry] = field(default_factory=list)
+
+
+class _LevelProblems(ValueError):
+    def __init__(self, problems: list[tuple[Loc, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{field_name(loc)}: {msg}" for loc, msg in problems))
+
+
+def merged_spec(base: RuleSpec, updates: Mapping[str, Any]) -> RuleSpec:
+    """The base rule with some fields replaced, validated again (raises ValueError)."""
+    data = base.model_dump(exclude_unset=True)
+    data.update(updates)
+    spec = RULE_MODELS[base.kind].model_validate(data)
+    _check_levels(spec)  # type: ignore[arg-type]
+    return spec  # type: ignore[return-value]
+
+
+def _check_levels(spec: RuleSpec) -> None:
+    if isinstance(spec, ThresholdSpec | RateSpec):
+        problems = spec.problems()
+        if problems:
+            raise _LevelProblems(problems)
+
+
+def load_file(name: str, text: str) -> FileLoad:
+    """Parse and validate one file; problems are collected, not raised."""
+    load = FileLoad(name)
+    try:
+        data = parse_yaml(text, name)
+        spec = validate(RuleFileSpec, data, name)
+    except ConfigError as err:
+        load.issues += err.issues
+        return load
+    if data is None:
+        return load
+    scope = (spec.device_type,) if spec.device_type else None
+    for n, raw in enumerate(data.get("rules") or ()):
+        _load_rule(load, raw, n, scope)
+    for n, cspec in enumerate(spec.correlations):
+        raw = data["correlations"][n]
+        rule_lines = [(name, line_of(raw, ("rules", k))) for k in range(len(cspec.rules))]
+        load.correlations.append((cspec, (name, line_of(raw, ("id",))), rule_lines))
+    for n, ospec in enumerate(spec.overrides):
+        load.overrides.append(OverrideEntry(ospec, name, data["overrides"][n], f"overrides[{n}]."))
+    return load
+
+
+def _load_rule(load: FileLoad, raw: Any, n: int, scope: tuple[str, ...] | None) -> None:
+    prefix = f"rules[{n}]."
+    kind = raw.get("kind")
+    model = RULE_MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        line = line_of(raw, ("kind",))
+        known = ", ".join(RULE_MODELS)
+        load.issues.append(
+            ConfigIssue(load.name, line, prefix + "kind", f"unknown kind {kind!r} (one of {known})")
+        )
+        return
+    try:
+        spec: RuleSpec = validate(model, raw, load.name)  # type: ignore[assignment]
+        _check_levels(spec)
+    except ConfigError as err:
+        load.issues += [
+            replace(i, field=prefix + i.field if i.field else prefix.rstrip("."))
+            for i in err.issues
+        ]
+        return
+    except _LevelProblems as err:
+        load.issues += [
+            ConfigIssue(load.name, line_of(raw, loc), prefix + field_name(loc), msg)
+            for loc, msg in err.problems
+        ]
+        return
+    rule_scope = tuple(spec.types) if spec.types is not None else scope
+    load.rules.append((spec, rule_scope, (load.name, line_of(raw, ("id",)))))
