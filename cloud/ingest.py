@@ -95,6 +95,10 @@ class Ingest:
         self._next_advance = 0.0
         self.on_changes: Callable[[list[AlarmChange]], None] | None = None  # issue 4: dispatch
         self.processed = 0
+        self.duplicates = 0
+        # processed (first-time) messages and readings, checkpointed with the rest: the
+        # proof that a redelivery after kill -9 was not processed twice
+        self.counts: dict[str, int] = {"data": 0, "event": 0, "readings": 0, "dropped_records": 0}
         self._inflight: asyncio.Future[None] | None = None
         self._inflight_batch: Batch | None = None
 
@@ -145,8 +149,15 @@ class Ingest:
 
     async def _checkpoint(self) -> None:
         batch, self._batch = self._batch, Batch()
-        states = {"dedup": self.tracker.snapshot(), "engine": self.engine.snapshot()}
+        states = self._states()
         await self._commits.put((batch, states))  # back-pressure: at most two commits waiting
+
+    def _states(self) -> dict[str, Any]:
+        return {
+            "dedup": self.tracker.snapshot(),
+            "engine": self.engine.snapshot(),
+            "counts": dict(self.counts),
+        }
 
     # -- one message ------------------------------------------------------------------------
     def _handle(self, item: Incoming, points: list[Point]) -> None:
@@ -167,8 +178,10 @@ class Ingest:
         self.processed += 1
         if not self.tracker.first_time(msg.gw, msg.seq):
             m.duplicates.inc()
+            self.duplicates += 1
             return
         if isinstance(msg, DropRecord):
+            self.counts["dropped_records"] += 1
             m.messages.labels("dropped").inc()
             self.tracker.seen_ranges(msg.gw, msg.ranges)
             logger.warning(
@@ -197,11 +210,14 @@ class Ingest:
         if isinstance(msg, DataMessage):
             m.messages.labels("data").inc()
             m.readings.inc(len(msg.values))
+            self.counts["data"] += 1
+            self.counts["readings"] += len(msg.values)
             transitions = self.engine.on_data(msg, device)
             if msg.values:
                 points.append(Point(device.type, msg.dev, msg.gw, device.grid, msg.ts, msg.values))
         else:
             m.messages.labels("event").inc()
+            self.counts["event"] += 1
             transitions = self.engine.on_event(msg, device)
         m.decision.observe(time.monotonic() - item.arrived)
         m.lag.observe(max(0.0, self._clock() - msg.ts))
@@ -256,6 +272,4 @@ class Ingest:
             await self._commit(*self._commits.get_nowait())
         if self._batch.messages or self._batch.changes:
             batch, self._batch = self._batch, Batch()
-            await self._commit(
-                batch, {"dedup": self.tracker.snapshot(), "engine": self.engine.snapshot()}
-            )
+            await self._commit(batch, self._states())

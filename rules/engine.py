@@ -44,8 +44,8 @@ class Engine:
         """Evaluate one data message of *device*."""
         self._n_data += 1
         dev = self._devices.get(msg.dev)
-        if dev is None or (dev.info is not device and dev.info != device):
-            dev = self._learn(msg.dev, device)
+        if dev is None or dev.info is not device:
+            dev = self._resolve(msg.dev, dev, device)
         ts = msg.ts
         if ts < dev.last_ts:
             self._n_ooo += 1  # older than what decided the state: ignored
@@ -78,8 +78,8 @@ class Engine:
         """Evaluate one discrete event of *device* (out of order ones count by their time)."""
         self._n_events += 1
         dev = self._devices.get(msg.dev)
-        if dev is None or (dev.info is not device and dev.info != device):
-            dev = self._learn(msg.dev, device)
+        if dev is None or dev.info is not device:
+            dev = self._resolve(msg.dev, dev, device)
         ts = msg.ts
         out = self._book.out = []
         dev.last_seen = max(dev.last_seen, ts)
@@ -238,6 +238,12 @@ class Engine:
             for c in conds:
                 self._timed[c.key] = c
         return gw
+
+    def _resolve(self, dev_id: str, dev: Device | None, info: DeviceInfo) -> Device:
+        if dev is not None and dev.info == info:
+            dev.info = info  # an equal object: remember it, the next check is by identity
+            return dev
+        return self._learn(dev_id, info)
 
     def _learn(self, dev_id: str, info: DeviceInfo) -> Device:
         """First message of a device, or its registry facts changed: (re)build its rules."""

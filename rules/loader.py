@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 
@@ -20,6 +20,7 @@ from rules.schema import (
 from wire.yamlconf import ConfigError, ConfigIssue, line_of, parse_yaml, validate
 
 Where = tuple[str, int | None]
+_S = TypeVar("_S", bound=pydantic.BaseModel)
 Loc = tuple[int | str, ...]
 
 
@@ -112,13 +113,28 @@ def load_file(name: str, text: str) -> FileLoad:
     scope = (spec.device_type,) if spec.device_type else None
     for n, raw in enumerate(data.get("rules") or ()):
         _load_rule(load, raw, n, scope)
-    for n, cspec in enumerate(spec.correlations):
-        raw = data["correlations"][n]
-        rule_lines = [(name, line_of(raw, ("rules", k))) for k in range(len(cspec.rules))]
-        load.correlations.append((cspec, (name, line_of(raw, ("id",))), rule_lines))
-    for n, ospec in enumerate(spec.overrides):
-        load.overrides.append(OverrideEntry(ospec, name, data["overrides"][n], f"overrides[{n}]."))
+    for n, raw in enumerate(data.get("correlations") or ()):
+        cspec = _entry(load, CorrelationSpec, raw, f"correlations[{n}].")
+        if cspec is not None:
+            rule_lines = [(name, line_of(raw, ("rules", k))) for k in range(len(cspec.rules))]
+            load.correlations.append((cspec, (name, line_of(raw, ("id",))), rule_lines))
+    for n, raw in enumerate(data.get("overrides") or ()):
+        ospec = _entry(load, OverrideSpec, raw, f"overrides[{n}].")
+        if ospec is not None:
+            load.overrides.append(OverrideEntry(ospec, name, raw, f"overrides[{n}]."))
     return load
+
+
+def _entry(load: FileLoad, model: type[_S], raw: Any, prefix: str) -> _S | None:
+    try:
+        return validate(model, raw, load.name)
+    except ConfigError as err:
+        load.issues += [_prefixed(i, prefix) for i in err.issues]
+        return None
+
+
+def _prefixed(issue: ConfigIssue, prefix: str) -> ConfigIssue:
+    return replace(issue, field=prefix + issue.field if issue.field else prefix.rstrip("."))
 
 
 def _load_rule(load: FileLoad, raw: Any, n: int, scope: tuple[str, ...] | None) -> None:
@@ -136,10 +152,7 @@ def _load_rule(load: FileLoad, raw: Any, n: int, scope: tuple[str, ...] | None) 
         spec: RuleSpec = validate(model, raw, load.name)  # type: ignore[assignment]
         _check_levels(spec)
     except ConfigError as err:
-        load.issues += [
-            replace(i, field=prefix + i.field if i.field else prefix.rstrip("."))
-            for i in err.issues
-        ]
+        load.issues += [_prefixed(i, prefix) for i in err.issues]
         return
     except _LevelProblems as err:
         load.issues += [

@@ -20,11 +20,15 @@ def device(dev: str = "d1", type_: str = "flood", **kw: Any) -> DeviceInfo:
     return DeviceInfo(dev, kw.pop("gateway", "gw1"), type_, **kw)
 
 
-def data(dev: str, ts: float, gw: str = "gw1", q: Quality = Quality.GOOD, **values: Any) -> DataMessage:
+def data(
+    dev: str, ts: float, gw: str = "gw1", q: Quality = Quality.GOOD, **values: Any
+) -> DataMessage:
     return DataMessage(gw=gw, dev=dev, seq=next(_seq), ts=ts, q=q, values=values)
 
 
-def event(dev: str, ts: float, name: str, active: bool | None = True, gw: str = "gw1") -> EventMessage:
+def event(
+    dev: str, ts: float, name: str, active: bool | None = True, gw: str = "gw1"
+) -> EventMessage:
     return EventMessage(gw=gw, dev=dev, seq=next(_seq), ts=ts, event=name, active=active)
 
 

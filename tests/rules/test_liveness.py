@@ -1,5 +1,7 @@
 """Deadman, comm_error quality, gateway offline and its inhibition of deadman alarms."""
 
+# ruff: noqa: E501 - YAML fixtures and expected error lines read best unwrapped
+
 from __future__ import annotations
 
 from rules import Engine
@@ -26,7 +28,9 @@ def test_deadman_raises_after_factor_heartbeats_and_clears_on_any_message() -> N
     assert run(e, [("advance", 279)]) == []
     assert run(e, [("advance", 1000)]) == [("raise", "a/silent", "warning", 280)]
     assert run(e, [("advance", 2000)]) == []  # once
-    assert run(e, [("data", data("a", 2100, level_mm=1))]) == [("clear", "a/silent", "warning", 2100)]
+    assert run(e, [("data", data("a", 2100, level_mm=1))]) == [
+        ("clear", "a/silent", "warning", 2100)
+    ]
     assert run(e, [("advance", 2279)]) == []
     assert run(e, [("advance", 2280)]) == [("raise", "a/silent", "warning", 2280)]  # watched again
 
@@ -47,7 +51,9 @@ def test_gateway_offline_raises_after_for_s_and_inhibits_its_devices_deadman() -
     assert got[0].detail["inhibited_by"] == "gw1 offline"
     assert run(e, [("advance", 5000)]) == []
     # back online: the gateway alarm clears, its devices get a fresh window from then
-    assert run(e, [("status", status("gw1", "online", 6000))]) == [("clear", "gw1/gwoff", "danger", 6000)]
+    assert run(e, [("status", status("gw1", "online", 6000))]) == [
+        ("clear", "gw1/gwoff", "danger", 6000)
+    ]
     assert run(e, [("advance", 6179)]) == []
     assert run(e, [("advance", 6180)]) == [("raise", "a/silent", "warning", 6180)]
 
@@ -55,7 +61,14 @@ def test_gateway_offline_raises_after_for_s_and_inhibits_its_devices_deadman() -
 def test_short_gateway_outage_raises_nothing() -> None:
     e = Engine(ruleset(RULES))
     run(e, [("data", data("a", 0, level_mm=1))])
-    got = run(e, [("status", status("gw1", "offline", 10)), ("status", status("gw1", "online", 40)), ("advance", 200)])
+    got = run(
+        e,
+        [
+            ("status", status("gw1", "offline", 10)),
+            ("status", status("gw1", "online", 40)),
+            ("advance", 200),
+        ],
+    )
     assert got == []
     assert run(e, [("advance", 220)]) == [("raise", "a/silent", "warning", 220)]  # 40 + 180
 

@@ -1,5 +1,7 @@
 """Out-of-order and repeated messages."""
 
+# ruff: noqa: E501 - YAML fixtures and expected error lines read best unwrapped
+
 from __future__ import annotations
 
 from rules import Engine

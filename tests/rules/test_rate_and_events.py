@@ -1,5 +1,7 @@
 """Rate of change, discrete events (state, momentary, record-only) and counts in a window."""
 
+# ruff: noqa: E501 - YAML fixtures and expected error lines read best unwrapped
+
 from __future__ import annotations
 
 import pytest
@@ -35,7 +37,9 @@ rules:
         ("falling", [(0, 300), (100, 350)], []),
     ],
 )
-def test_rate(direction: str, samples: list[tuple[float, float]], expected: list[tuple[str, float]]) -> None:
+def test_rate(
+    direction: str, samples: list[tuple[float, float]], expected: list[tuple[str, float]]
+) -> None:
     e = Engine(ruleset(RATE.format(direction=direction)))
     got = feed(e, [("data", data("d1", t, level_mm=v)) for t, v in samples], {"d1": device()})
     assert [(t.kind.value, t.ts) for t in got] == expected
@@ -43,7 +47,9 @@ def test_rate(direction: str, samples: list[tuple[float, float]], expected: list
 
 def test_rate_clears_when_the_rise_leaves_the_window() -> None:
     e = Engine(ruleset(RATE.format(direction="rising")))
-    feed(e, [("data", data("d1", t, level_mm=v)) for t, v in [(0, 100), (60, 170)]], {"d1": device()})
+    feed(
+        e, [("data", data("d1", t, level_mm=v)) for t, v in [(0, 100), (60, 170)]], {"d1": device()}
+    )
     assert e.advance(599) == []
     assert brief(e.advance(10_000)) == [("clear", "d1/rising", "warning", 600)]  # at its own time
 
@@ -94,16 +100,22 @@ def test_manual_end_detail() -> None:
 
 def test_momentary_event_holds() -> None:
     e = Engine(ruleset(EVENTS))
-    assert run(e, [("event", event("s1", 0, "fault", None)), ("event", event("s1", 20, "fault", None))]) == [
-        ("raise", "s1/fault", "warning", 0)
-    ]
+    assert run(
+        e, [("event", event("s1", 0, "fault", None)), ("event", event("s1", 20, "fault", None))]
+    ) == [("raise", "s1/fault", "warning", 0)]
     assert brief(e.advance(49)) == []
     assert brief(e.advance(50)) == [("clear", "s1/fault", "warning", 50)]  # 30 s after the last
 
 
 def test_test_button_is_recorded_never_raised() -> None:
     e = Engine(ruleset(EVENTS))
-    got = run(e, [("event", event("s1", 0, "test_button", True)), ("event", event("s1", 5, "test_button", False))])
+    got = run(
+        e,
+        [
+            ("event", event("s1", 0, "test_button", True)),
+            ("event", event("s1", 5, "test_button", False)),
+        ],
+    )
     assert got == [("record", "s1/test", "info", 0)]
     assert e.open_alarms() == []
 

@@ -1,5 +1,7 @@
 """Threshold rules: hysteresis edges, severity levels, on/off delays, direction below."""
 
+# ruff: noqa: E501 - YAML fixtures and expected error lines read best unwrapped
+
 from __future__ import annotations
 
 import pytest
@@ -39,7 +41,10 @@ def run(e: Engine, values: list[tuple[float, float]]) -> list[tuple[str, str, st
         ([(0, 149.999)], []),
         ([(0, 150)], [("raise", "d1/lvl", "warning", 0)]),  # exactly at raise_at raises
         ([(0, 150), (1, 130)], [("raise", "d1/lvl", "warning", 0)]),  # exactly at clear_at holds
-        ([(0, 150), (1, 129.9)], [("raise", "d1/lvl", "warning", 0), ("clear", "d1/lvl", "warning", 1)]),
+        (
+            [(0, 150), (1, 129.9)],
+            [("raise", "d1/lvl", "warning", 0), ("clear", "d1/lvl", "warning", 1)],
+        ),
         ([(0, 150), (1, 140), (2, 149)], [("raise", "d1/lvl", "warning", 0)]),  # inside the band
         ([(0, 140)], []),  # inside the band from below: nothing
         (  # worsening upgrades the one open alarm; improving downgrades at the clear point
@@ -53,10 +58,15 @@ def run(e: Engine, values: list[tuple[float, float]]) -> list[tuple[str, str, st
         ),
         ([(0, 500)], [("raise", "d1/lvl", "danger", 0)]),  # straight to the worst level
         ([(0, 500), (1, 10)], [("raise", "d1/lvl", "danger", 0), ("clear", "d1/lvl", "danger", 1)]),
-        ([(0, 500), (1, 200)], [("raise", "d1/lvl", "danger", 0), ("downgrade", "d1/lvl", "warning", 1)]),
+        (
+            [(0, 500), (1, 200)],
+            [("raise", "d1/lvl", "danger", 0), ("downgrade", "d1/lvl", "warning", 1)],
+        ),
     ],
 )
-def test_hysteresis_and_levels(values: list[tuple[float, float]], expected: list[tuple[str, str, str, float]]) -> None:
+def test_hysteresis_and_levels(
+    values: list[tuple[float, float]], expected: list[tuple[str, str, str, float]]
+) -> None:
     assert run(engine(), values) == expected
 
 
@@ -138,7 +148,14 @@ def test_direction_below() -> None:
         """)
     )
     d = {"s1": device("s1", "smoke")}
-    got = feed(e, [("data", data("s1", t, battery_mv=v)) for t, v in [(0, 2401), (1, 2400), (2, 2700), (3, 2701)]], d)
+    got = feed(
+        e,
+        [
+            ("data", data("s1", t, battery_mv=v))
+            for t, v in [(0, 2401), (1, 2400), (2, 2700), (3, 2701)]
+        ],
+        d,
+    )
     assert brief(got) == [("raise", "s1/batt", "danger", 1), ("clear", "s1/batt", "danger", 3)]
     assert got[0].value == 2400
 
