@@ -35,7 +35,12 @@ from cloud.sinks.lineprotocol import encode
 
 BATCH = 5000
 FIELDS = {
-    "smoke": {"obscuration_pct_per_m": 0.12, "temperature_c": 23.4, "battery_mv": 2987, "alarm": False},
+    "smoke": {
+        "obscuration_pct_per_m": 0.12,
+        "temperature_c": 23.4,
+        "battery_mv": 2987,
+        "alarm": False,
+    },
     "ebike": {"current_a": 3.5, "temperature_c": 31.0, "charging": True},
     "manhole": {"tilt_deg": 1.25, "water_mm": 12, "open": False},
     "flood": {"level_mm": 412, "rate_mm_per_min": -0.5, "battery_mv": 3300},
@@ -45,8 +50,14 @@ FIELDS = {
 def make_points(n: int, t0: float) -> list[Point]:
     kinds = list(FIELDS)
     return [
-        Point(kinds[i % 4], f"{kinds[i % 4][:3]}-{i % 2000:04d}", f"gw-{i % 20:02d}",
-              f"grid-{i % 7}", t0 + i * 0.001, FIELDS[kinds[i % 4]])
+        Point(
+            kinds[i % 4],
+            f"{kinds[i % 4][:3]}-{i % 2000:04d}",
+            f"gw-{i % 20:02d}",
+            f"grid-{i % 7}",
+            t0 + i * 0.001,
+            FIELDS[kinds[i % 4]],
+        )
         for i in range(n)
     ]
 
@@ -57,9 +68,14 @@ def start_vm(data: Path) -> tuple[subprocess.Popen[bytes], str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [binary, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={data}",
-         "-retentionPeriod=100y"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            f"-httpListenAddr=127.0.0.1:{port}",
+            f"-storageDataPath={data}",
+            "-retentionPeriod=100y",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -126,24 +142,34 @@ def main() -> None:
                 points = make_points(n, t0)
                 lines = [line for p in make_points(n, t0 + 500) if (line := encode(p))]
                 base.append(baseline_round(url, lines))
-                rate, worst = asyncio.run(sink_round(
-                    InfluxSink(url, "-", "o", "b", batch_size=BATCH, max_buffered=n), points))
+                rate, worst = asyncio.run(
+                    sink_round(
+                        InfluxSink(url, "-", "o", "b", batch_size=BATCH, max_buffered=n), points
+                    )
+                )
                 sink.append(rate)
                 lag.append(worst)
-                rate, _ = asyncio.run(sink_round(
-                    SqliteSink(Path(tmp) / f"s{r}.sqlite", max_buffered=n), points))
+                rate, _ = asyncio.run(
+                    sink_round(SqliteSink(Path(tmp) / f"s{r}.sqlite", max_buffered=n), points)
+                )
                 sqlite.append(rate)
-                print(f"round {r + 1}: raw {base[-1]:,.0f}/s  InfluxSink {sink[-1]:,.0f}/s"
-                      f"  (worst loop stall {worst * 1000:.1f} ms)  SqliteSink {sqlite[-1]:,.0f}/s")
+                print(
+                    f"round {r + 1}: raw {base[-1]:,.0f}/s  InfluxSink {sink[-1]:,.0f}/s"
+                    f"  (worst loop stall {worst * 1000:.1f} ms)  SqliteSink {sqlite[-1]:,.0f}/s"
+                )
         finally:
             proc.terminate()
             proc.wait(20)
     med_base, med_sink = statistics.median(base), statistics.median(sink)
     print(f"\n{n:,} points x {args.rounds} rounds, batches of {BATCH:,}")
     print(f"baseline raw influxdb-client, pre-built lines: median {med_base:,.0f} points/s")
-    print(f"InfluxSink -> VictoriaMetrics:                 median {med_sink:,.0f} points/s"
-          f"  ratio {med_sink / med_base:.2f}  worst loop stall {max(lag) * 1000:.1f} ms")
-    print(f"SqliteSink (reference):                        median {statistics.median(sqlite):,.0f} points/s")
+    print(
+        f"InfluxSink -> VictoriaMetrics:                 median {med_sink:,.0f} points/s"
+        f"  ratio {med_sink / med_base:.2f}  worst loop stall {max(lag) * 1000:.1f} ms"
+    )
+    print(
+        f"SqliteSink (reference):                        median {statistics.median(sqlite):,.0f} points/s"
+    )
 
 
 if __name__ == "__main__":

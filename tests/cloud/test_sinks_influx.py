@@ -131,7 +131,10 @@ def points_for(run: str, n: int, start: float = NOW) -> list[Point]:
     kinds = list(FIELDS)
     return [
         Point(
-            kinds[i % 4], f"{run}-{kinds[i % 4]}-{i % 3}", f"gw-{i % 2}", "grid-9",
+            kinds[i % 4],
+            f"{run}-{kinds[i % 4]}-{i % 3}",
+            f"gw-{i % 2}",
+            "grid-9",
             start + i * 0.0137,
             {k: (v if isinstance(v, bool) else v + i) for k, v in FIELDS[kinds[i % 4]].items()},
         )
