@@ -32,6 +32,7 @@ from wire.topics import TopicKind, parse_topic
 logger = logging.getLogger(__name__)
 
 YIELD_EVERY = 500  # messages handled before letting other tasks (the committer) run
+LOG_EVERY_S = 10.0  # a storm of one kind of garbage logs once per this, with a count
 SINK_FLUSH_S = 2.0  # how long a checkpoint waits for a healthy sink before going on
 
 
@@ -92,6 +93,7 @@ class Ingest:
         self._batch = Batch()
         self._commits: asyncio.Queue[tuple[Batch, dict[str, Any]]] = asyncio.Queue(maxsize=2)
         self._unknown_logged: set[str] = set()
+        self._refused_log: dict[str, tuple[float, int]] = {}
         self._next_advance = 0.0
         self.on_changes: Callable[[list[AlarmChange]], None] | None = None  # issue 4: dispatch
         self.processed = 0
@@ -173,7 +175,7 @@ class Ingest:
             msg = decode_sequenced(topic, item.payload)
         except WireError as err:
             m.bad.labels(err.reason).inc()
-            logger.warning("refused message on %s: %s", item.topic[:200], err)
+            self._log_refused(err, item.topic)
             return
         self.processed += 1
         if not self.tracker.first_time(msg.gw, msg.seq):
@@ -189,6 +191,17 @@ class Ingest:
             )
             return
         self._device_message(msg, item, points)
+
+    def _log_refused(self, err: WireError, topic: str) -> None:
+        """Log a refused message; in a storm, once per reason every LOG_EVERY_S with a count."""
+        now = time.monotonic()
+        last, skipped = self._refused_log.get(err.reason, (0.0, 0))
+        if now - last < LOG_EVERY_S:
+            self._refused_log[err.reason] = (last, skipped + 1)
+            return
+        self._refused_log[err.reason] = (now, 0)
+        more = f" ({skipped} more like it not logged)" if skipped else ""
+        logger.warning("refused message on %s: %s%s", topic[:200], err, more)
 
     def _device_message(
         self, msg: DataMessage | EventMessage, item: Incoming, points: list[Point]
