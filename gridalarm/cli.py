@@ -11,6 +11,7 @@ import typer
 
 from cloud.cli import app as cloud_app
 from cloud.cli import rules_app
+from cloud.replay.cli import fleet_cmd, record_cmd, replay_cmd
 from edge.cli import app as edge_app
 from firmware_sim.cli import app as sim_app
 
@@ -24,6 +25,11 @@ app.add_typer(sim_app, name="sim", help="Simulated field devices: run, list, tri
 app.add_typer(edge_app, name="edge", help="The edge gateway and the installer's tools.")
 app.add_typer(cloud_app, name="cloud", help="The cloud worker: ingest, rules, alarms.")
 app.add_typer(rules_app, name="rules", help="Rule sets: check what they do.")
+app.command("record", help="Record every wire message from a broker to a file.")(record_cmd)
+app.command("replay", help="Replay a recording through a rule set, offline; compare two.")(
+    replay_cmd
+)
+sim_app.command("fleet", help="Write a synthetic recording of a whole district.")(fleet_cmd)
 
 
 @app.command()

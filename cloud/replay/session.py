@@ -1,0 +1,88 @@
+"""One replay from options to report: load rules and registry, run, compare, build the report.
+
+The CLI and the benchmark both call ``run_replay``; nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cloud.devices_csv import read_devices_csv
+from cloud.replay.compare import Comparison, compare
+from cloud.replay.errors import ReplayError, RulesError
+from cloud.replay.reader import RecordingReader
+from cloud.replay.recording import header_devices
+from cloud.replay.replay import Progress, ReplayRun, Step, replay
+from cloud.replay.report import RulesInfo, build_report
+from cloud.rulefiles import rule_texts
+from rules import DeviceInfo, Engine, parse_ruleset
+from wire.yamlconf import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    file: Path
+    rules: Path | None = None  # None: the shipped library
+    compare: Path | None = None  # a second rule set to backtest against
+    registry: Path | None = None  # device CSV; default: the recording header's devices
+    speed: float | None = None  # None: as fast as possible
+
+
+@dataclass
+class ReplayOutcome:
+    report: dict[str, Any]
+    run: ReplayRun
+    comparison: Comparison | None
+    warnings: list[str]
+
+
+def load_engine(directory: Path | None) -> tuple[Engine, RulesInfo]:
+    """An engine for a rule folder (or the library); RulesError names file, line and field."""
+    try:
+        texts = rule_texts(directory)
+        ruleset = parse_ruleset(texts)
+    except ConfigError as err:
+        raise RulesError(f"rules {directory or 'library'}:\n{err}") from err
+    label = "library" if directory is None else directory.name or str(directory)
+    return Engine(ruleset), RulesInfo.of(label, texts)
+
+
+def load_registry(reader: RecordingReader, csv_path: Path | None) -> dict[str, DeviceInfo]:
+    if csv_path is not None:
+        try:
+            devices = read_devices_csv(csv_path.read_text(encoding="utf-8"), str(csv_path))
+        except OSError as err:
+            raise ReplayError(f"{csv_path}: cannot read: {err.strerror}") from err
+        except ConfigError as err:
+            raise ReplayError(str(err)) from err
+    else:
+        found = header_devices(reader.header, str(reader.path))
+        if found is None:
+            raise ReplayError(
+                f"{reader.path}: the recording embeds no device registry; pass --registry FILE.csv"
+            )
+        devices = found
+    return {d.device: d for d in devices}
+
+
+def run_replay(
+    opts: ReplayOptions,
+    progress: Callable[[Progress], None] | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> ReplayOutcome:
+    engines_and_rules = [load_engine(opts.rules)]
+    if opts.compare is not None:
+        engines_and_rules.append(load_engine(opts.compare))
+    with RecordingReader(opts.file) as reader:
+        registry = load_registry(reader, opts.registry)
+        engines = [e for e, _ in engines_and_rules]
+        run = replay(reader, engines, registry, progress, opts.speed, on_step)
+        comparison = compare(run.steps[0], run.steps[1]) if len(engines) > 1 else None
+        rules = [r for _, r in engines_and_rules]
+        report = build_report(reader, rules, run, registry, comparison)
+        if comparison is not None:
+            report["compare"]["label_a"] = rules[0].label
+        return ReplayOutcome(report, run, comparison, reader.stats.warnings())
