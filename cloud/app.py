@@ -21,7 +21,13 @@ from cloud.metrics import Metrics
 from cloud.mqtt_in import Ingress
 from cloud.rulefiles import load_rules
 from cloud.sinks import InfluxSink, ReadingSink, SqliteSink
-from cloud.store import load_devices, open_database, read_checkpoint, upsert_devices
+from cloud.store import (
+    load_devices,
+    open_database,
+    read_checkpoint,
+    read_engine_state,
+    upsert_devices,
+)
 from rules import Engine
 from wire.dedup import SeqTracker
 from wire.topics import TOPIC_PREFIX
@@ -48,7 +54,7 @@ def make_sink(config: CloudConfig) -> ReadingSink | None:
 
 def restore_engine(db: Database, config: CloudConfig) -> Engine:
     ruleset = load_rules(config.rules_dir)
-    snapshot = read_checkpoint(db, "engine")
+    snapshot = read_engine_state(db)
     if snapshot is None:
         return Engine(ruleset)
     logger.info("cloud: restoring rule engine state from the last checkpoint")

@@ -36,6 +36,9 @@ LOG_EVERY_S = 10.0  # a storm of one kind of garbage logs once per this, with a 
 SINK_FLUSH_S = 2.0  # how long a checkpoint waits for a healthy sink before going on
 
 
+States = tuple[dict[str, Any], dict[str, Any]]  # named snapshots, changed device states
+
+
 @dataclass
 class Batch:
     """What one checkpoint covers."""
@@ -91,7 +94,7 @@ class Ingest:
         self._max = max_messages
         self._clock = clock
         self._batch = Batch()
-        self._commits: asyncio.Queue[tuple[Batch, dict[str, Any]]] = asyncio.Queue(maxsize=2)
+        self._commits: asyncio.Queue[tuple[Batch, States]] = asyncio.Queue(maxsize=2)
         self._unknown_logged: set[str] = set()
         self._refused_log: dict[str, tuple[float, int]] = {}
         self._next_advance = 0.0
@@ -154,12 +157,14 @@ class Ingest:
         states = self._states()
         await self._commits.put((batch, states))  # back-pressure: at most two commits waiting
 
-    def _states(self) -> dict[str, Any]:
+    def _states(self) -> States:
+        """The state a checkpoint stores: named snapshots, and the devices that changed."""
+        base, devices = self.engine.snapshot_delta()
         return {
             "dedup": self.tracker.snapshot(),
-            "engine": self.engine.snapshot(),
+            "engine_base": base,
             "counts": dict(self.counts),
-        }
+        }, devices
 
     # -- one message ------------------------------------------------------------------------
     def _handle(self, item: Incoming, points: list[Point]) -> None:
@@ -251,7 +256,7 @@ class Ingest:
             batch, states = await self._commits.get()
             await self._commit(batch, states)
 
-    async def _commit(self, batch: Batch, states: dict[str, Any]) -> None:
+    async def _commit(self, batch: Batch, states: States) -> None:
         sink = self._sink
         if sink is not None and sink.available:
             # readings before the acknowledgement: an acknowledged message's readings are stored
@@ -259,7 +264,7 @@ class Ingest:
             await sink.flush(SINK_FLUSH_S)
         # shielded: a cancelled task must not leave a commit half-awaited while a later one starts
         self._inflight = asyncio.ensure_future(
-            asyncio.to_thread(commit_checkpoint, self._db, batch.changes, states)
+            asyncio.to_thread(commit_checkpoint, self._db, batch.changes, *states)
         )
         self._inflight_batch = batch
         await asyncio.shield(self._inflight)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from rules.devices import DeviceInfo
@@ -73,6 +75,14 @@ alarm_events = sa.Table(
     sa.Column("actor", sa.String(64), nullable=False, default="rules"),  # who
     sa.Column("value", sa.Float, nullable=True),
     sa.Column("detail", sa.Text, nullable=False, default="{}"),
+)
+
+# per-device rule-engine state: a checkpoint rewrites only the devices it touched
+engine_devices = sa.Table(
+    "engine_devices",
+    metadata,
+    sa.Column("device", sa.String(64), primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
 )
 
 checkpoints = sa.Table(
@@ -160,14 +170,56 @@ def read_checkpoint(db: Engine, name: str) -> Any | None:
     return json.loads(row[0]) if row else None
 
 
-def commit_checkpoint(db: Engine, changes: Sequence[AlarmChange], states: dict[str, Any]) -> None:
-    """Store alarm changes and named state snapshots in one transaction."""
+def commit_checkpoint(
+    db: Engine,
+    changes: Sequence[AlarmChange],
+    states: dict[str, Any],
+    device_states: dict[str, Any] | None = None,
+) -> None:
+    """Store alarm changes, named state snapshots and per-device states in one transaction."""
     now = time.time()
     with db.begin() as conn:
         for change in changes:
             _apply(conn, change, now)
         for name, value in states.items():
             _put_checkpoint(conn, name, json.dumps(value, separators=(",", ":")), now)
+        if device_states:
+            _upsert_device_states(conn, device_states)
+
+
+def _upsert_device_states(conn: Connection, device_states: dict[str, Any]) -> None:
+    rows = [
+        {"device": d, "state": json.dumps(s, separators=(",", ":"))}
+        for d, s in device_states.items()
+    ]
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        module = sqlite_dialect if dialect == "sqlite" else postgresql_dialect
+        stmt = module.insert(engine_devices)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["device"], set_={"state": stmt.excluded.state}
+            ),
+            rows,
+        )
+        return
+    for row in rows:  # any other database: portable, slower
+        if not conn.execute(
+            sa.update(engine_devices)
+            .where(engine_devices.c.device == row["device"])
+            .values(state=row["state"])
+        ).rowcount:
+            conn.execute(sa.insert(engine_devices).values(row))
+
+
+def read_engine_state(db: Engine) -> dict[str, Any] | None:
+    """The engine snapshot assembled from the base checkpoint and the per-device rows."""
+    base = read_checkpoint(db, "engine_base")
+    if base is None:
+        return None
+    with db.connect() as conn:
+        devices = {r.device: json.loads(r.state) for r in conn.execute(sa.select(engine_devices))}
+    return {**base, "devices": devices}
 
 
 def _put_checkpoint(conn: Connection, name: str, value: str, now: float) -> None:

@@ -35,6 +35,7 @@ class Engine:
         self._heap: list[tuple[float, str]] = []
         self._book = AlarmBook(ruleset.correlated, self._building)
         self._clock = NEG_INF
+        self._dirty: set[str] = set()  # devices whose state changed since snapshot_delta()
         self._n_data = self._n_events = self._n_status = 0
         self._n_readings = self._n_ooo = self._n_dup = self._n_transitions = 0
 
@@ -46,6 +47,7 @@ class Engine:
         dev = self._devices.get(msg.dev)
         if dev is None or dev.info is not device:
             dev = self._resolve(msg.dev, dev, device)
+        self._dirty.add(msg.dev)
         ts = msg.ts
         if ts < dev.last_ts:
             self._n_ooo += 1  # older than what decided the state: ignored
@@ -80,6 +82,7 @@ class Engine:
         dev = self._devices.get(msg.dev)
         if dev is None or dev.info is not device:
             dev = self._resolve(msg.dev, dev, device)
+        self._dirty.add(msg.dev)
         ts = msg.ts
         out = self._book.out = []
         dev.last_seen = max(dev.last_seen, ts)
@@ -108,6 +111,7 @@ class Engine:
         gw.online = online
         if online:
             gw.fresh_from = ts
+            self._dirty.update(gw.devices)
             for c in gw.conds:
                 c.end(ts, self)
             for dev_id in sorted(gw.devices):
@@ -132,8 +136,10 @@ class Engine:
             if t is None or t.due != due:
                 continue  # rescheduled or cancelled since
             if isinstance(t, MaintenanceEnd):
+                self._dirty.add(t.dev)
                 self._end_maintenance(t)
             else:
+                self._dirty.add(key.split("/", 1)[0])  # a device's cond (a gateway's: harmless)
                 t.on_timer(self, due)
         return self._done(out)
 
@@ -147,6 +153,7 @@ class Engine:
     def close(self, key: str) -> bool:
         """A person closed the alarm *key* (manual alarms stay open until this is called)."""
         cond = self._timed.get(key)
+        self._dirty.add(key.split("/", 1)[0])
         return self._book.close(key, cond if isinstance(cond, Cond) else None)
 
     def open_alarms(self) -> list[OpenAlarm]:
@@ -174,6 +181,16 @@ class Engine:
     def snapshot(self) -> dict[str, Any]:
         """The full state as JSON-able data; ``Engine.restore`` continues from it exactly."""
         return snap.dump(self)
+
+    def snapshot_delta(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(base, devices changed since the last call): cheap checkpoints of big fleets.
+
+        The base is small (gateways, open alarms, maintenance, correlation); the devices part
+        holds only the devices touched since the previous call. ``{**base, "devices": all
+        device states ever returned, latest per id}`` is a full snapshot for ``restore``.
+        """
+        dirty, self._dirty = self._dirty, set()
+        return snap.dump_base(self), snap.dump_devices(self, sorted(dirty))
 
     @classmethod
     def restore(cls, ruleset: RuleSet, snapshot: dict[str, Any]) -> Engine:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rules.alarms import Alarm
@@ -40,6 +41,17 @@ def _f(x: float | None) -> float:
 
 
 def dump(e: Engine) -> dict[str, Any]:
+    return {**dump_base(e), "devices": dump_devices(e, e._devices)}
+
+
+def dump_devices(e: Engine, ids: Iterable[str]) -> dict[str, Any]:
+    """The per-device part of the state, for the devices named (unknown ids are skipped)."""
+    devices = e._devices
+    return {i: _dump_device(devices[i]) for i in ids if i in devices}
+
+
+def dump_base(e: Engine) -> dict[str, Any]:
+    """Everything but the devices: small (gateways, open alarms, maintenance, correlation)."""
     book = e._book
     return {
         "version": VERSION,
@@ -54,7 +66,6 @@ def dump(e: Engine) -> dict[str, Any]:
             }
             for gw in e._gateways.values()
         },
-        "devices": {dev.id: _dump_device(dev) for dev in e._devices.values()},
         "open": [a.dump() for a in book.open.values()],
         "maintenance": dict(book.maint),
         "groups": {k: [list(x) for x in v] for k, v in book.groups.items()},
