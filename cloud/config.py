@@ -91,7 +91,7 @@ class CloudConfig(_Model):
         default="127.0.0.1:9108", description="host:port of the Prometheus endpoint; null: none."
     )
     checkpoint_interval_s: float = Field(
-        default=0.2, gt=0, le=5, description="Commit alarms + state and acknowledge this often."
+        default=0.5, gt=0, le=5, description="Commit alarms + state and acknowledge this often."
     )
     checkpoint_max_messages: int = Field(
         default=5000, ge=1, description="...or after this many messages, whichever comes first."

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600)
@@ -45,6 +49,27 @@ class Metrics:
         self.sink_dropped = Gauge("gridalarm_sink_dropped", "Readings the sink dropped", registry=r)
         self.checkpoints = Counter("gridalarm_checkpoints", "Committed checkpoints", registry=r)
 
+    def count_from(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Export the ingest's own counters (kept as plain ints: cheaper per message)."""
+        self.registry.register(_Counts(counts))
+
     def serve(self, listen: str) -> None:
         host, port = listen.rsplit(":", 1)
         start_http_server(int(port), addr=host, registry=self.registry)
+
+
+class _Counts(Collector):
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = self._counts()
+        messages = CounterMetricFamily(
+            "gridalarm_messages", "Wire messages processed", labels=["kind"]
+        )
+        for kind in ("data", "event", "dropped_records", "status"):
+            messages.add_metric([kind], counts.get(kind, 0))
+        yield messages
+        yield CounterMetricFamily(
+            "gridalarm_readings", "Measurement values ingested", value=counts.get("readings", 0)
+        )

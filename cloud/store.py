@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from rules.devices import DeviceInfo
 
 metadata = sa.MetaData()
+_encoder = msgspec.json.Encoder()
 
 devices = sa.Table(
     "devices",
@@ -182,7 +184,7 @@ def commit_checkpoint(
         for change in changes:
             _apply(conn, change, now)
         for name, value in states.items():
-            _put_checkpoint(conn, name, json.dumps(value, separators=(",", ":")), now)
+            _put_checkpoint(conn, name, _json(value), now)
         if device_states:
             _upsert_device_states(conn, device_states)
 
@@ -220,6 +222,10 @@ def read_engine_state(db: Engine) -> dict[str, Any] | None:
     with db.connect() as conn:
         devices = {r.device: json.loads(r.state) for r in conn.execute(sa.select(engine_devices))}
     return {**base, "devices": devices}
+
+
+def _json(value: Any) -> str:
+    return _encoder.encode(value).decode()
 
 
 def _put_checkpoint(conn: Connection, name: str, value: str, now: float) -> None:
