@@ -218,7 +218,14 @@ def prepare_cloud(broker_url: str, port: int, workdir: Path) -> tuple[list[str],
         "mqtt": {"url": broker_url, "client_id": cid, "protocol": "3.1.1"},
         "database_url": "sqlite:///cloud.sqlite",
         "devices_csv": "devices.csv",
-        "sink": {"kind": os.environ.get("BENCH_SINK", "sqlite"), **({"path": "readings.sqlite"} if os.environ.get("BENCH_SINK", "sqlite") == "sqlite" else {})},
+        "sink": {
+            "kind": os.environ.get("BENCH_SINK", "sqlite"),
+            **(
+                {"path": "readings.sqlite"}
+                if os.environ.get("BENCH_SINK", "sqlite") == "sqlite"
+                else {}
+            ),
+        },
         "metrics_listen": f"127.0.0.1:{mport}",
     }
     (workdir / "cloud.yaml").write_text(json.dumps(config))

@@ -73,8 +73,15 @@ def dump_base(e: Engine) -> dict[str, Any]:
 
 def _info(i: DeviceInfo) -> dict[str, Any]:
     # explicit, not dataclasses.asdict: that deep-copies and is the slowest part of a checkpoint
-    return {"device": i.device, "gateway": i.gateway, "type": i.type, "grid": i.grid,
-            "building": i.building, "community": i.community, "heartbeat_s": i.heartbeat_s}
+    return {
+        "device": i.device,
+        "gateway": i.gateway,
+        "type": i.type,
+        "grid": i.grid,
+        "building": i.building,
+        "community": i.community,
+        "heartbeat_s": i.heartbeat_s,
+    }
 
 
 def _dump_device(dev: Device) -> dict[str, Any]:

@@ -3,7 +3,9 @@ good messages around it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+import urllib.request
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -11,7 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.app import cloud_worker
-from gridalarm.brokers import Mosquitto
+from gridalarm.brokers import Mosquitto, free_port
 from tests.integration.test_cloud_pipeline import cloud_config
 from tests.support import until
 from wire import DataMessage, EventMessage, encode
@@ -78,7 +80,10 @@ def bad_count(cloud: object, reason: str) -> float:
 async def test_garbage_is_counted_and_good_messages_all_arrive(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
-    async with cloud_worker(cloud_config(broker, tmp_path)) as cloud:
+    port = free_port()
+    async with cloud_worker(
+        cloud_config(broker, tmp_path, metrics_listen=f"127.0.0.1:{port}")
+    ) as cloud:
         await until(cloud.ingest.ingress.connected.is_set, 15, "the cloud to connect")
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="garbage-gun")
         client.connect("127.0.0.1", broker.port)
@@ -110,4 +115,9 @@ async def test_garbage_is_counted_and_good_messages_all_arrive(
         assert cloud.ingest.duplicates >= 38, (
             "repeats of the ghost's and gw-x's seq are redeliveries"
         )
+        url = f"http://127.0.0.1:{port}/metrics"
+        scraped = (await asyncio.to_thread(urllib.request.urlopen, url, None, 5)).read().decode()
+        assert 'gridalarm_bad_messages_total{reason="json"} 20.0' in scraped
+        assert f'gridalarm_messages_total{{kind="data"}} {float(seq)}' in scraped
+        assert "gridalarm_decision_seconds_bucket" in scraped
     assert cloud.ingest.counts["readings"] == 2 * seq

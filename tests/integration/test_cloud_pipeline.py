@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +22,8 @@ import pytest
 from cloud.app import Cloud, cloud_worker
 from cloud.config import CloudConfig, resolve
 from cloud.devices_csv import write_devices_csv
+from cloud.replay.record import RecordOptions
+from cloud.replay.record import Recorder as WireRecorder
 from cloud.store import list_alarms, list_events
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
@@ -164,6 +169,11 @@ def events_of(recorder: Recorder, dev: str, name: str) -> int:
 async def test_field_events_become_exactly_the_expected_transitions(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
+    """...and a recording of the same run, replayed offline, raises exactly the same alarms."""
+    recording = tmp_path / "run.jsonl.gz"
+    wire_recorder = WireRecorder(RecordOptions(broker.url, recording, None, REGISTRY))
+    recording_task = asyncio.create_task(wire_recorder.run())
+    await asyncio.wait_for(wire_recorder.subscribed.wait(), 15)
     async with pipeline(broker, tmp_path) as (sims, cloud, recorder):
         sims.device("smk-0001").trigger("smoke")
         await until(lambda: has(cloud, "smk-0001/smoke-fire", "raise"), 15, "the fire alarm")
@@ -216,3 +226,35 @@ async def test_field_events_become_exactly_the_expected_transitions(
         "a fire alarm is closed by a person, not the sensor"
     )
     assert alarms["fl-0001/flood-level"]["state"] == "cleared"
+
+    wire_recorder.stop()
+    assert await recording_task > 0
+    report = tmp_path / "replay.json"
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "gridalarm",
+            "replay",
+            str(recording),
+            "--rules",
+            str(tmp_path / "cloud" / "rules"),
+            "--report",
+            str(report),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    replayed = Counter(
+        (t["key"], t["kind"], t["severity"], round(t["ts"], 3))
+        for t in json.loads(report.read_text())["transitions"]
+    )
+    live = Counter(
+        (e["key"], e["kind"], e["severity"], round(e["ts"], 3)) for e in list_events(cloud.db)
+    )
+    assert replayed == live, f"only live: {live - replayed}; only replayed: {replayed - live}"
