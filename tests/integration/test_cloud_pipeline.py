@@ -22,8 +22,8 @@ import pytest
 from cloud.app import Cloud, cloud_worker
 from cloud.config import CloudConfig, resolve
 from cloud.devices_csv import write_devices_csv
-from cloud.replay.record import RecordOptions
 from cloud.replay.record import Recorder as WireRecorder
+from cloud.replay.record import RecordOptions
 from cloud.store import list_alarms, list_events
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
