@@ -1,16 +1,18 @@
 """The cloud's MQTT connection: the only cloud module that owns an ingest client.
 
-paho-mqtt rather than aiomqtt here, on purpose: aiomqtt acknowledges a QoS 1 message as soon
-as it is read (FIELD-NOTES trap 3), so a crash would lose what was acknowledged but not yet
-handled. paho 2.x lets us acknowledge *after* the checkpoint that covers a message is
-committed. A fixed client id with a persistent session makes the broker keep everything
-published while the cloud is down.
+paho-mqtt (driven from the asyncio loop) rather than aiomqtt here, on purpose: aiomqtt
+acknowledges a QoS 1 message as soon as it is read (FIELD-NOTES trap 3), so a crash would
+lose what was acknowledged but not yet handled. paho 2.x lets us acknowledge *after* the
+checkpoint that covers a message is committed. A fixed client id with a persistent session
+makes the broker keep everything published while the cloud is down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -29,6 +31,7 @@ from cloud.config import CloudMqtt
 logger = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 86400  # MQTT 5: how long the broker keeps our session while we are away
+READ_BURST = 256  # packets read per socket wake-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,42 +45,38 @@ class Incoming:
 
 
 class Ingress:
-    """Receives messages into a deque (filled from paho's thread) and acknowledges on demand."""
+    """Receives messages into a deque and acknowledges on demand.
+
+    paho runs inside the asyncio loop (its socket registered with add_reader / add_writer,
+    keep-alive from a small task) rather than in its own thread: one thread, no hand-over
+    per message, no GIL ping-pong between a network thread and the rules.
+    """
 
     def __init__(self, config: CloudMqtt, topics: list[str]) -> None:
         self._config = config
         self._topics = topics
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
-        self._signalled = False
+        self._received = 0
+        self._misc: asyncio.Task[None] | None = None
         self.queue: deque[Incoming] = deque()
         self.ready = asyncio.Event()
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
-        """Connect (paho reconnects by itself after that)."""
+        """Connect and keep the connection (reconnecting with back-off) until stop()."""
         self._loop = asyncio.get_running_loop()
-        client = self._build()
-        self._client = client
-        parts = urlsplit(self._config.url)
-        host, port = (
-            parts.hostname or "127.0.0.1",
-            parts.port or (8883 if parts.scheme == "mqtts" else 1883),
-        )
-        props = None
-        if self._config.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-        client.connect_async(
-            host, port, self._config.keepalive_s, clean_start=False, properties=props
-        )
-        client.loop_start()
+        self._client = self._build()
+        self._misc = asyncio.create_task(self._keep_connected(), name="cloud.ingress")
 
     async def stop(self) -> None:
+        if self._misc is not None:
+            self._misc.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._misc
         client, self._client = self._client, None
         if client is not None:
             client.disconnect()
-            await asyncio.to_thread(client.loop_stop)
 
     def ack(self, items: Iterable[tuple[int, int]]) -> None:
         """Acknowledge (mid, qos) pairs whose handling is now durable."""
@@ -87,6 +86,47 @@ class Ingress:
         for mid, qos in items:
             if qos > 0:
                 client.ack(mid, qos)
+
+    async def _keep_connected(self) -> None:
+        delay = 0.5
+        while True:
+            client = self._client
+            assert client is not None
+            if not client.is_connected() and not self.connected.is_set():
+                try:
+                    await self._connect(client)
+                    delay = 0.5
+                except (OSError, ValueError) as err:
+                    logger.warning(
+                        "cloud ingress %s: cannot connect: %s; retrying in %.1f s",
+                        self._config.client_id,
+                        err,
+                        delay,
+                    )
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                    delay = min(delay * 2, 10.0)
+                    continue
+            client.loop_misc()  # keep-alive pings, timeouts
+            await asyncio.sleep(1.0)
+
+    async def _connect(self, client: mqtt.Client) -> None:
+        parts = urlsplit(self._config.url)
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        props = None
+        if self._config.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            await asyncio.to_thread(
+                client.connect,
+                host,
+                port,
+                self._config.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        else:
+            await asyncio.to_thread(client.connect, host, port, self._config.keepalive_s)
 
     def _build(self) -> mqtt.Client:
         cfg = self._config
@@ -108,17 +148,60 @@ class Ingress:
                 certfile=str(cfg.cert_file) if cfg.cert_file else None,
                 keyfile=str(cfg.key_file) if cfg.key_file else None,
             )
-        client.reconnect_delay_set(1, 10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
         return client
 
-    # -- paho's thread ------------------------------------------------------------------
-    def _call(self, fn: Any, *args: Any) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(fn, *args)
+    # -- socket plumbing (connect() runs in a worker thread: hop to the loop) -----------
+    def _in_loop(self, fn: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
 
+    def _on_socket_open(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
+        self._in_loop(self._add_reader, client, sock)
+
+    def _add_reader(self, client: mqtt.Client, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.add_reader(sock, self._readable, client)
+
+    def _on_socket_close(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._in_loop(self._loop.remove_reader, sock)
+            self._in_loop(self._loop.remove_writer, sock)
+
+    def _on_register_write(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
+        if self._loop is not None:
+            self._in_loop(self._loop.add_writer, sock, client.loop_write)
+
+    def _on_unregister_write(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
+        if self._loop is not None:
+            self._in_loop(self._loop.remove_writer, sock)
+
+    def _readable(self, client: mqtt.Client) -> None:
+        # paho reads one packet per loop_read(); take a burst per wake-up, stop when one
+        # call brought no message (the socket is drained, or it was an ack / ping reply)
+        for _ in range(READ_BURST):
+            before = self._received
+            if client.loop_read() != mqtt.MQTT_ERR_SUCCESS or self._received == before:
+                break
+        if self.queue:
+            self.ready.set()
+
+    # -- callbacks (in the loop thread now) --------------------------------------------------
     def _on_connect(
         self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any
     ) -> None:
@@ -133,22 +216,16 @@ class Ingress:
             self._config.client_id,
             flags.session_present,
         )
-        self._call(self.connected.set)
+        self._in_loop(self.connected.set)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         logger.warning("cloud ingress %s: disconnected (%s)", self._config.client_id, rc)
-        self._call(self.connected.clear)
+        self._in_loop(self.connected.clear)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._received += 1
         self.queue.append(
             Incoming(
                 msg.mid, msg.qos, msg.topic, bytes(msg.payload), bool(msg.retain), time.monotonic()
             )
         )
-        if not self._signalled:  # one wake-up per burst
-            self._signalled = True
-            self._call(self._wake)
-
-    def _wake(self) -> None:
-        self._signalled = False
-        self.ready.set()
