@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real services the tests talk to (Debian / Ubuntu): Mosquitto, socat and
+# Installs the real services the tests talk to (Debian / Ubuntu): Mosquitto, socat, PostgreSQL and
 # VictoriaMetrics (the /api/v2/write server for the InfluxDB sink; Debian's influxdb 1.6 lacks it).
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
