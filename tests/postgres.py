@@ -38,9 +38,10 @@ def postgres_server() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(tmp, "postgres")
     port = free_port()
-    run = {"check": True, "capture_output": True}
     subprocess.run(
-        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "ga", "--auth=trust"]), **run
+        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "ga", "--auth=trust"]),
+        check=True,
+        capture_output=True,
     )
     subprocess.run(
         _as_postgres(
@@ -56,7 +57,8 @@ def postgres_server() -> Iterator[str]:
                 "start",
             ]
         ),
-        **run,
+        check=True,
+        capture_output=True,
     )
     try:
         wait_for_port(port)

@@ -78,9 +78,9 @@ def test_registry_alarms_checkpoints_on_postgres(pg_url: str) -> None:
     ):  # one open alarm per key, enforced
         conn.execute(
             sa.text(
-                "INSERT INTO alarms (key, rule_id, device, gateway, severity, state, title_en, title_zh, clears,"
-                " confirmed, raised_ts, updated_ts) VALUES ('fl-1/flood-level', 'r', 'fl-1', 'gw-1', 'warning',"
-                " 'open', 't', 't', 'auto', false, 5, 5)"
+                "INSERT INTO alarms (key, rule_id, device, gateway, severity, state, title_en,"
+                " title_zh, clears, confirmed, raised_ts, updated_ts) VALUES ('fl-1/flood-level',"
+                " 'r', 'fl-1', 'gw-1', 'warning', 'open', 't', 't', 'auto', false, 5, 5)"
             )
         )
     db.dispose()
