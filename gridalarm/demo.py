@@ -19,12 +19,16 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+from cloud.app import cloud_worker
+from cloud.config import CloudConfig, resolve
+from cloud.devices_csv import write_devices_csv
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from firmware_sim.control import ControlServer
 from firmware_sim.statefile import remove_state, state_path, write_state
 from gridalarm.brokers import BrokerError, BrokerInfo, choose_broker
 from gridalarm.traffic import TrafficView, watch_traffic
+from rules import DeviceInfo
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +36,10 @@ DEFAULT_SIM = Path(__file__).resolve().parent.parent / "firmware_sim" / "scenari
 PROFILE_OF = {"rtu": "{type}", "tcp": "{type}", "ascii": "{type}-ascii"}
 
 
-def gateway_yaml(sims: SimulatorSet, broker: BrokerInfo, gateway_id: str = "gw-demo") -> str:
+GATEWAY_ID = "gw-demo"
+
+
+def gateway_yaml(sims: SimulatorSet, broker: BrokerInfo, gateway_id: str = GATEWAY_ID) -> str:
     """A gateway config that reads every simulated device, as an installer would write it."""
     buses = []
     for ep in sims.endpoints():
@@ -109,6 +116,15 @@ async def _demo(options: DemoOptions, console: Console) -> None:
         await asyncio.to_thread(_write, config_path, gateway_yaml(sims, broker))
         console.print(f"gateway config: {config_path}")
         view = TrafficView()
+        cloud = await stack.enter_async_context(
+            cloud_worker(
+                await asyncio.to_thread(demo_cloud_config, sims, broker, options.state_dir)
+            )
+        )
+        cloud.ingest.on_changes = view.alarms
+        console.print(
+            f"cloud: rules from rules/library, alarms in {options.state_dir / 'cloud.sqlite'}"
+        )
         async with asyncio.TaskGroup() as tg:
             gw = tg.create_task(run_gateway(config_path), name="demo.gateway")
             watch = tg.create_task(
@@ -120,6 +136,32 @@ async def _demo(options: DemoOptions, console: Console) -> None:
                 gw.cancel()
                 await asyncio.wait({gw})
                 watch.cancel()
+
+
+def demo_cloud_config(sims: SimulatorSet, broker: BrokerInfo, state_dir: Path) -> CloudConfig:
+    """A cloud for the demo: the simulators registered (smoke detectors share a building, so a
+    second alarm confirms the fire), the shipped rules, SQLite for alarms and readings."""
+    registry = [
+        DeviceInfo(
+            d.id, GATEWAY_ID, d.type, "grid-1", "bldg-1" if d.type == "smoke" else "", "demo", 30.0
+        )
+        for d in sims.devices()
+    ]
+    _write(state_dir / "devices.csv", write_devices_csv(registry))
+    config = CloudConfig.model_validate(
+        {
+            "mqtt": {
+                "url": broker.url,
+                "client_id": "gridalarm-demo-cloud",
+                "protocol": "5" if "5" in broker.protocols else "3.1.1",
+            },
+            "database_url": "sqlite:///cloud.sqlite",
+            "devices_csv": "devices.csv",
+            "sink": {"kind": "sqlite", "path": "readings.sqlite"},
+            "metrics_listen": None,
+        }
+    )
+    return resolve(config, state_dir)
 
 
 def _write(path: Path, text: str) -> None:

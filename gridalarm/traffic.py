@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from cloud.store import AlarmChange
 from wire import (
     DataMessage,
     DropRecord,
@@ -45,6 +47,7 @@ class TrafficView:
     gateways: dict[str, str] = field(default_factory=dict)
     messages: int = 0
     bad: int = 0
+    printer: Callable[[str], None] | None = None  # plain mode: print alarm lines as they come
 
     def add(self, topic: str, payload: bytes) -> str | None:
         """Take one message; return a log line for it (events, status, drops) or None."""
@@ -78,6 +81,18 @@ class TrafficView:
         state = {True: "ON", False: "off", None: "!"}[msg.active]
         row.last_event = f"{msg.event} {state}"
         return self._log(f"EVENT {msg.dev:<10} seq {msg.seq:<6} {msg.event} {state}")
+
+    def alarms(self, changes: list[AlarmChange]) -> None:
+        """Show the cloud's committed alarm transitions (zh and en)."""
+        for c in changes:
+            if c.kind in ("record", "suppressed"):
+                continue
+            self._log(
+                f"ALARM {c.kind.upper():<9} {c.severity:<8} {c.device or c.gateway:<10} "
+                f"{c.title_zh} / {c.title_en}"
+            )
+            if self.printer is not None:
+                self.printer(self.log[-1])
 
     def _log(self, line: str) -> str:
         self.log.append(f"{time.strftime('%H:%M:%S')} {line}")
@@ -129,6 +144,9 @@ async def watch_traffic(
     client.loop_start()
     try:
         if plain:
+            view.printer = lambda line: console.print(
+                line, markup=False, highlight=False, soft_wrap=True
+            )
             while True:
                 topic, payload = await queue.get()
                 line = view.add(topic, payload)

@@ -1,0 +1,160 @@
+"""WebPush through pywebpush to a push endpoint that decrypts what it receives."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from cloud.notify import (
+    ChannelError,
+    ChannelKind,
+    ConfigError,
+    Locale,
+    Message,
+    Recipient,
+    VapidSettings,
+    WebPush,
+    generate_vapid_keys,
+)
+from tests.standins import PushEndpoint
+
+KEYS = generate_vapid_keys()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[PushEndpoint]:
+    with PushEndpoint() as ep:
+        yield ep
+
+
+@pytest.fixture
+async def push() -> AsyncIterator[WebPush]:
+    settings = VapidSettings.from_env(
+        {
+            "GRIDALARM_VAPID_PRIVATE_KEY": KEYS.private_key,
+            "GRIDALARM_VAPID_SUBJECT": "mailto:ops@example.org",
+        }
+    )
+    assert settings is not None
+    async with WebPush(settings) as channel:
+        yield channel
+
+
+def _msg(subscription: str | None, locale: Locale = Locale.ZH_CN) -> Message:
+    link = "https://g.cn/m/AbC"
+    who = Recipient(worker_id="w17", name="林秀英", locale=locale, push_subscription=subscription)
+    return Message(
+        id="4821:1:w17:push",
+        alarm_id="4821",
+        recipient=who,
+        channel=ChannelKind.PUSH,
+        text=f"【街道大脑】疑似火警 包饼店 回复1接单 2误报 {link}",
+        link=link,
+        data={"severity": "critical"},
+    )
+
+
+async def test_payload_arrives_encrypted_and_decrypts_to_the_message(
+    push: WebPush, endpoint: PushEndpoint
+) -> None:
+    sub = endpoint.subscription("w17")
+    receipt = await push.send(_msg(json.dumps(sub)))
+
+    (got,) = endpoint.received
+    assert got.json() == {
+        "title": "街道大脑",
+        "body": "【街道大脑】疑似火警 包饼店 回复1接单 2误报",
+        "url": "https://g.cn/m/AbC",
+        "alarm_id": "4821",
+        "id": "4821:1:w17:push",
+        "data": {"severity": "critical"},
+    }
+    (raw,) = endpoint.requests
+    assert "疑似火警".encode() not in raw.body  # encrypted on the wire
+    assert got.vapid_public_key == KEYS.public_key
+    assert got.vapid_claims["sub"] == "mailto:ops@example.org"
+    assert got.ttl == "3600"
+    assert receipt.channel is ChannelKind.PUSH
+
+
+async def test_send_without_context_manager_uses_a_session_per_push(
+    endpoint: PushEndpoint,
+) -> None:
+    channel = WebPush(VapidSettings(private_key=KEYS.private_key, subject="mailto:a@b.c"))
+    await channel.send(_msg(json.dumps(endpoint.subscription())))
+    assert len(endpoint.received) == 1
+
+
+@pytest.mark.parametrize("status", [404, 410])
+async def test_gone_subscription_is_permanent(
+    push: WebPush, endpoint: PushEndpoint, status: int
+) -> None:
+    endpoint.fail_next(1, status=status)
+    with pytest.raises(ChannelError) as info:
+        await push.send(_msg(json.dumps(endpoint.subscription())))
+    assert not info.value.retryable
+    assert info.value.status == status
+
+
+async def test_unsubscribed_endpoint_answers_410(push: WebPush, endpoint: PushEndpoint) -> None:
+    endpoint.unsubscribe("w17")
+    with pytest.raises(ChannelError, match="gone") as info:
+        await push.send(_msg(json.dumps(endpoint.subscription("w17"))))
+    assert not info.value.retryable
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+async def test_server_trouble_is_retryable(
+    push: WebPush, endpoint: PushEndpoint, status: int
+) -> None:
+    endpoint.fail_next(1, status=status)
+    msg = _msg(json.dumps(endpoint.subscription()))
+    with pytest.raises(ChannelError) as info:
+        await push.send(msg)
+    assert info.value.retryable
+    await push.send(msg)
+    assert len(endpoint.received) == 1
+
+
+async def test_unreachable_service_is_retryable(push: WebPush) -> None:
+    with PushEndpoint() as gone:
+        sub = gone.subscription()
+    with pytest.raises(ChannelError) as info:
+        await push.send(_msg(json.dumps(sub)))
+    assert info.value.retryable
+
+
+@pytest.mark.parametrize(
+    "subscription",
+    [
+        None,
+        "not json",
+        '{"endpoint": "http://127.0.0.1:9/p"}',
+        '{"endpoint": "http://127.0.0.1:9/p", "keys": {"p256dh": "AAAA", "auth": "AAAA"}}',
+    ],
+)
+async def test_unusable_subscription_is_permanent(push: WebPush, subscription: str | None) -> None:
+    with pytest.raises(ChannelError) as info:
+        await push.send(_msg(subscription))
+    assert not info.value.retryable
+
+
+def test_generated_keys_are_raw_p256() -> None:
+    import base64
+
+    keys = generate_vapid_keys()
+    assert len(base64.urlsafe_b64decode(keys.private_key + "=")) == 32
+    assert base64.urlsafe_b64decode(keys.public_key + "=")[0] == 0x04
+    assert keys.private_key not in repr(keys)
+
+
+def test_bad_private_key_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        WebPush(VapidSettings(private_key="bm90LWEta2V5", subject="mailto:a@b.c"))
+
+
+def test_subject_must_be_mailto_or_https() -> None:
+    with pytest.raises(ConfigError):
+        VapidSettings.from_env({"GRIDALARM_VAPID_PRIVATE_KEY": KEYS.private_key})
