@@ -24,6 +24,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from tests.deploy.pki import PkiPaths
+
 REPO = Path(__file__).resolve().parents[2]
 MOSQUITTO_CONFIGS = REPO / "deploy" / "mosquitto"
 DEADLINE = 30.0  # seconds any single condition may take before the test fails
@@ -260,3 +262,23 @@ class Client:
             self.paho.disconnect()
         finally:
             self.paho.loop_stop()
+
+
+def render_production(tmp_path: Path, pki: PkiPaths) -> tuple[Path, int]:
+    """production.conf + the shipped acl, pointed at *pki* and a free port: (config, port)."""
+    port = free_port()
+    store = tmp_path / "store"
+    store.mkdir()
+    config = render_config(
+        MOSQUITTO_CONFIGS / "production.conf",
+        tmp_path / "production.conf",
+        port=port,
+        set_={
+            "cafile": str(pki.ca_cert),
+            "certfile": str(pki.server.cert),
+            "keyfile": str(pki.server.key),
+            "acl_file": str(MOSQUITTO_CONFIGS / "acl"),
+            "persistence_location": f"{store}/",
+        },
+    )
+    return config, port

@@ -25,6 +25,7 @@ from tests.deploy.mosquitto_harness import (
     Tls,
     free_port,
     render_config,
+    render_production,
 )
 from tests.deploy.pki import PkiPaths, make_test_pki
 from wire.messages import Command, CommandReply, DataMessage, EventMessage, decode_sequenced, encode
@@ -163,21 +164,7 @@ def pki(tmp_path: Path) -> PkiPaths:
 @pytest.fixture
 def production(tmp_path: Path, pki: PkiPaths, start_broker: StartBroker) -> int:
     """A broker from production.conf + the shipped acl file; returns its port."""
-    port = free_port()
-    store = tmp_path / "store"
-    store.mkdir()
-    config = render_config(
-        MOSQUITTO_CONFIGS / "production.conf",
-        tmp_path / "production.conf",
-        port=port,
-        set_={
-            "cafile": str(pki.ca_cert),
-            "certfile": str(pki.server.cert),
-            "keyfile": str(pki.server.key),
-            "acl_file": str(MOSQUITTO_CONFIGS / "acl"),
-            "persistence_location": f"{store}/",
-        },
-    )
+    config, port = render_production(tmp_path, pki)
     start_broker(config, port)
     return port
 

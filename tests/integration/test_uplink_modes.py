@@ -20,12 +20,11 @@ from edge.profile import ProfileSet
 from edge.site import Site
 from gridalarm.brokers import Mosquitto, embedded_amqtt
 from tests.deploy.mosquitto_harness import (
-    MOSQUITTO_CONFIGS,
     Broker,
     Client,
     Tls,
     free_port,
-    render_config,
+    render_production,
 )
 from tests.deploy.pki import make_test_pki
 from tests.support import Recorder
@@ -120,21 +119,7 @@ async def test_username_password(tmp_path: Path) -> None:
 
 async def test_mutual_tls_against_production_config(tmp_path: Path) -> None:
     pki = make_test_pki(tmp_path / "pki", ["gw-01"])
-    port = free_port()
-    store = tmp_path / "store"
-    store.mkdir()
-    config = render_config(
-        MOSQUITTO_CONFIGS / "production.conf",
-        tmp_path / "production.conf",
-        port=port,
-        set_={
-            "cafile": str(pki.ca_cert),
-            "certfile": str(pki.server.cert),
-            "keyfile": str(pki.server.key),
-            "acl_file": str(MOSQUITTO_CONFIGS / "acl"),
-            "persistence_location": f"{store}/",
-        },
-    )
+    config, port = render_production(tmp_path, pki)
     broker = Broker(config, port, tmp_path / "mosquitto.log").start()
     cloud = Client(
         "cloud", tls=Tls(pki.ca_cert, pki.clients["cloud"].cert, pki.clients["cloud"].key)
