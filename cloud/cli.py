@@ -17,6 +17,7 @@ from rich.table import Table
 
 from cloud.config import CloudConfig, load_cloud_config
 from cloud.devices_csv import read_devices_csv
+from cloud.registry import create_registry_tables, import_district, write_demo_district
 from cloud.rulefiles import load_rules
 from cloud.store import list_alarms, open_database, upsert_devices
 from wire.yamlconf import ConfigError
@@ -111,6 +112,39 @@ def import_devices(
         raise typer.Exit(2) from None
     count = upsert_devices(open_database(cfg.database_url), devices)
     console.print(f"imported {count} devices")
+
+
+@app.command("import")
+def import_dir(
+    config: ConfigOpt,
+    directory: Annotated[Path, typer.Argument(help="Folder of registry files (see README).")],
+) -> None:
+    """Import a district: communities, grids (GeoJSON), devices, locations, workers, shifts."""
+    cfg = _config(config)
+    db = open_database(cfg.database_url)
+    create_registry_tables(db)
+    try:
+        counts = import_district(db, directory)
+    except ConfigError as err:
+        _print_issues(err)
+        raise typer.Exit(2) from None
+    for name, count in counts.items():
+        console.print(f"{name}: {count}")
+
+
+@app.command("demo-district")
+def demo_district(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")],
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same district.")] = 1,
+) -> None:
+    """Write the fictional demo district (9 communities, 150 grids, ~1,500 devices, ~200 people)."""
+    for path in write_demo_district(out, seed):
+        console.print(str(path), markup=False, highlight=False)
+
+
+def _print_issues(err: ConfigError) -> None:
+    for issue in err.issues:
+        console.print(str(issue), markup=False, highlight=False)
 
 
 @rules_app.command("check")

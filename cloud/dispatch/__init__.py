@@ -1,0 +1,1 @@
+"""Dispatch: who gets an alarm, in what order, and who comes next when nobody answers."""
