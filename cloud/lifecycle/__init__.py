@@ -1,0 +1,57 @@
+"""Alarm lifecycle: states and audit, SLA overdue, escalation on APScheduler, the outbox.
+
+Wiring (the lead): ``AlarmDesk(db_url, load_config(path), dispatcher=..., sender=...,
+renderer=..., close_rule_alarm=engine.close)``; ``ingest.on_changes = desk.on_changes``.
+"""
+
+from cloud.lifecycle.config import LifecycleConfig, load_config
+from cloud.lifecycle.desk import AlarmDesk
+from cloud.lifecycle.errors import (
+    ConfigError,
+    DeliveryError,
+    IllegalTransition,
+    LifecycleError,
+    UnknownAlarm,
+)
+from cloud.lifecycle.lifecycle import Lifecycle
+from cloud.lifecycle.model import (
+    ActionResult,
+    AlarmView,
+    OutboundMessage,
+    OutboxState,
+    Outcome,
+    Rendered,
+    State,
+    StepRequest,
+    Target,
+    TargetKind,
+)
+from cloud.lifecycle.protocols import CloseRuleAlarm, Dispatcher, Renderer, Sender
+from cloud.lifecycle.render import PlainRenderer
+
+__all__ = [
+    "ActionResult",
+    "AlarmDesk",
+    "AlarmView",
+    "CloseRuleAlarm",
+    "ConfigError",
+    "DeliveryError",
+    "Dispatcher",
+    "IllegalTransition",
+    "Lifecycle",
+    "LifecycleConfig",
+    "LifecycleError",
+    "OutboundMessage",
+    "OutboxState",
+    "Outcome",
+    "PlainRenderer",
+    "Rendered",
+    "Renderer",
+    "Sender",
+    "State",
+    "StepRequest",
+    "Target",
+    "TargetKind",
+    "UnknownAlarm",
+    "load_config",
+]

@@ -1,0 +1,309 @@
+"""The alarm lifecycle on the database: rule transitions in, people's actions, SLA overdue.
+
+Synchronous and blocking (SQLAlchemy): async callers go through ``AlarmDesk``, which runs
+these in a thread. Each public method is one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from cloud.lifecycle import machine
+from cloud.lifecycle.audit import Event, append
+from cloud.lifecycle.errors import UnknownAlarm
+from cloud.lifecycle.model import OPEN_STATES, ActionResult, Outcome, State
+from cloud.lifecycle.outbox import cancel_for
+from cloud.lifecycle.steps import StepContext, Timer, rearm, run_step
+from cloud.lifecycle.tables import lifecycle_alarms
+from cloud.store import AlarmChange, alarm_events, alarms
+
+logger = logging.getLogger(__name__)
+L = lifecycle_alarms
+OPEN = [s.value for s in OPEN_STATES]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What a person's action did, and what the caller must do next on the event loop."""
+
+    result: ActionResult
+    timers: tuple[Timer, ...] = ()
+    cancel: tuple[str, ...] = ()  # job ids no longer needed
+    close_key: str | None = None  # the rule engine's alarm to close (a person resolved it)
+
+
+class Lifecycle:
+    """Alarm states, audit events and escalation steps in one database."""
+
+    def __init__(
+        self, db: Engine, ctx: StepContext, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.db = db
+        self.ctx = ctx
+        self.config = ctx.config
+        self.clock = clock
+
+    # -- rule transitions -------------------------------------------------------------------
+    def apply_changes(self, changes: Sequence[AlarmChange]) -> list[Timer]:
+        """Rule transitions committed by ingest: raise, severity changes, sensor clears."""
+        timers: list[Timer] = []
+        now = self.clock()
+        with self.db.begin() as conn:
+            for c in changes:
+                if c.kind == "raise":
+                    timers.extend(self._raise(conn, c, now))
+                elif c.kind in ("upgrade", "downgrade"):
+                    self._severity(conn, c.key, c.severity)
+                elif c.kind == "clear":
+                    self._cleared(conn, c.key, c.clears, now)
+        return timers
+
+    def adopt_orphans(self) -> list[Timer]:
+        """At start: open alarms ingest stored but we never saw (a crash before on_changes)."""
+        now = self.clock()
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                sa.select(alarms).where(
+                    alarms.c.state == "open", alarms.c.id.not_in(sa.select(L.c.alarm_id))
+                )
+            ).all()
+            timers = [t for r in rows for t in self._adopt(conn, r, now)]
+            auto = conn.execute(
+                sa.select(L.c.key).where(L.c.state.in_(OPEN), L.c.clears == "auto")
+                .where(sa.exists().where(alarms.c.id == L.c.alarm_id, alarms.c.state == "cleared"))
+            ).scalars().all()  # fmt: skip
+            for key in auto:
+                self._cleared(conn, key, "auto", now)
+        if rows or auto:
+            logger.info("adopted %d open alarms and %d missed clears", len(rows), len(auto))
+        return timers
+
+    def _raise(self, conn: Connection, c: AlarmChange, now: float) -> list[Timer]:
+        row = conn.execute(
+            sa.select(alarms).where(alarms.c.key == c.key, alarms.c.state == "open")
+        ).first()
+        if row is None:
+            logger.warning("alarm %s: raised but not open in the store; skipped", c.key)
+            return []
+        if conn.execute(sa.select(L.c.alarm_id).where(L.c.alarm_id == row.id)).first():
+            return []  # seen already (adopted at start, or a repeated batch)
+        return self._adopt(conn, row, now)
+
+    def _adopt(self, conn: Connection, a: Any, now: float) -> list[Timer]:
+        cfg = self.config
+        sla = cfg.sla[a.severity]
+        policy = cfg.policy_by_severity[a.severity]
+        steps = cfg.policies[policy].steps
+        first = now + steps[0].wait_s if steps else None
+        conn.execute(
+            sa.insert(L).values(
+                alarm_id=a.id, key=a.key, rule_id=a.rule_id, device=a.device, gateway=a.gateway,
+                severity=a.severity, title_en=a.title_en, title_zh=a.title_zh, clears=a.clears,
+                policy=policy, state=State.RAISED, raised_at=now, ack_due_at=now + sla.ack_s,
+                resolve_due_at=now + sla.resolve_s, overdue=False, overdue_ack=False,
+                overdue_resolve=False, next_seq=0, next_index=0 if steps else None,
+                next_due_at=first,
+            )
+        )  # fmt: skip
+        if first is None:
+            return []
+        if first <= now:  # the first notification goes out in the raise's own transaction
+            nxt = run_step(conn, self.ctx, a.id, 0, now)
+            return [nxt] if nxt else []
+        return [Timer("step", a.id, 0, first)]
+
+    def _severity(self, conn: Connection, key: str, severity: str) -> None:
+        row = self._open_by_key(conn, key)
+        if row is None:
+            return
+        sla = self.config.sla[severity]  # the stricter of the old and the new SLA holds
+        conn.execute(
+            sa.update(L).where(L.c.alarm_id == row.alarm_id).values(
+                severity=severity,
+                ack_due_at=min(row.ack_due_at, row.raised_at + sla.ack_s),
+                resolve_due_at=min(row.resolve_due_at, row.raised_at + sla.resolve_s),
+            )
+        )  # fmt: skip
+
+    def _cleared(self, conn: Connection, key: str, clears: str, now: float) -> None:
+        row = self._open_by_key(conn, key)
+        if row is None:
+            return
+        if clears != "auto" or row.clears != "auto":  # a person closes manual (fire) alarms
+            ev = Event(row.alarm_id, key, row.severity, "clear_ignored", "sensor", now,
+                       {"why": "manual alarm: a person closes it"})  # fmt: skip
+            append(conn, [ev])
+            return
+        self._resolve_row(
+            conn, row, "sensor", Outcome.REAL, channel=None, note="cleared by the sensor", now=now
+        )
+
+    def _open_by_key(self, conn: Connection, key: str) -> Any:
+        return conn.execute(
+            sa.select(L).where(L.c.key == key, L.c.state.in_(OPEN)).order_by(L.c.alarm_id.desc())
+        ).first()
+
+    # -- people ------------------------------------------------------------------------------
+    def acknowledge(
+        self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None
+    ) -> Action:
+        """Take the alarm: stops the chain, arms the on-site timeout (repeat: no change)."""
+        now = self.clock()
+        with self.db.begin() as conn:
+            row = self._row(conn, alarm_id)
+            d = machine.acknowledge(alarm_id, State(row.state), row.acknowledged_by)
+            if not d.changed:
+                return Action(ActionResult(alarm_id, d.to, False, d.detail))
+            due = now + self.config.sla[row.severity].on_site_s
+            conn.execute(
+                sa.update(L).where(L.c.alarm_id == alarm_id).values(
+                    state=d.to, acknowledged_at=now, acknowledged_by=actor, on_site_due_at=due,
+                    next_index=None, next_due_at=None,
+                    overdue_ack=L.c.overdue_ack | (now > row.ack_due_at),
+                    overdue=L.c.overdue | (now > row.ack_due_at),
+                )
+            )  # fmt: skip
+            self._event(conn, row, "acknowledged", actor, now=now, channel=channel, note=note)
+        timer = Timer("ack_timeout", alarm_id, row.next_seq, due)
+        return Action(
+            ActionResult(alarm_id, d.to, True, d.detail),
+            timers=(timer,),
+            cancel=(Timer("step", alarm_id, row.next_seq, now).job_id,),
+        )
+
+    def arrive(
+        self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None
+    ) -> Action:
+        """On site: the on-site timeout is over (repeat: no change)."""
+        now = self.clock()
+        with self.db.begin() as conn:
+            row = self._row(conn, alarm_id)
+            d = machine.arrive(alarm_id, State(row.state))
+            if not d.changed:
+                return Action(ActionResult(alarm_id, d.to, False, d.detail))
+            conn.execute(
+                sa.update(L).where(L.c.alarm_id == alarm_id)
+                .values(state=d.to, on_site_at=now, on_site_due_at=None)
+            )  # fmt: skip
+            self._event(conn, row, "on_site", actor, now=now, channel=channel, note=note)
+        cancel = (Timer("ack_timeout", alarm_id, row.next_seq, now).job_id,)
+        return Action(ActionResult(alarm_id, d.to, True, d.detail), cancel=cancel)
+
+    def resolve(
+        self,
+        alarm_id: int,
+        actor: str,
+        outcome: Outcome,
+        channel: str | None = None,
+        note: str | None = None,
+    ) -> Action:
+        """Close the alarm with an outcome; the rule engine's alarm is closed by the caller."""
+        now = self.clock()
+        with self.db.begin() as conn:
+            row = self._row(conn, alarm_id)
+            d = machine.resolve(alarm_id, State(row.state), row.outcome, outcome)
+            if not d.changed:
+                return Action(ActionResult(alarm_id, d.to, False, d.detail))
+            self._resolve_row(conn, row, actor, outcome, channel=channel, note=note, now=now)
+        cancel = tuple(Timer(k, alarm_id, row.next_seq, now).job_id
+                       for k in ("step", "ack_timeout"))  # fmt: skip
+        return Action(ActionResult(alarm_id, d.to, True, d.detail), cancel=cancel,
+                      close_key=row.key)  # fmt: skip
+
+    def _resolve_row(
+        self, conn: Connection, row: Any, actor: str, outcome: Outcome, *,
+        channel: str | None, note: str | None, now: float,
+    ) -> None:  # fmt: skip
+        late = now > row.resolve_due_at
+        conn.execute(
+            sa.update(L).where(L.c.alarm_id == row.alarm_id).values(
+                state=State.RESOLVED, outcome=outcome, resolved_at=now, resolved_by=actor,
+                on_site_due_at=None, next_index=None, next_due_at=None,
+                overdue_resolve=L.c.overdue_resolve | late, overdue=L.c.overdue | late,
+            )
+        )  # fmt: skip
+        # the store's row leaves 'open' too: the next raise of this key is a new alarm
+        conn.execute(
+            sa.update(alarms).where(alarms.c.id == row.alarm_id, alarms.c.state == "open")
+            .values(state="resolved", cleared_ts=now, updated_ts=now)
+        )  # fmt: skip
+        cancel_for(conn, row.alarm_id, "alarm resolved before delivery")
+        self._event(
+            conn, row, "resolved", actor, now=now, channel=channel, note=note, outcome=outcome.value
+        )
+
+    def _row(self, conn: Connection, alarm_id: int) -> Any:
+        row = conn.execute(sa.select(L).where(L.c.alarm_id == alarm_id)).first()
+        if row is None:
+            raise UnknownAlarm(alarm_id)
+        return row
+
+    def _event(
+        self, conn: Connection, row: Any, kind: str, actor: str, *, now: float,
+        channel: str | None, note: str | None, **extra: str,
+    ) -> None:  # fmt: skip
+        detail = {"from": row.state, "channel": channel, "note": note, **extra}
+        append(conn, [Event(row.alarm_id, row.key, row.severity, kind, actor, now, detail)])
+
+    # -- timers ------------------------------------------------------------------------------
+    def fire(self, timer: Timer) -> Timer | None:
+        """A scheduler job fired: run the step or the ack timeout (a repeat does nothing)."""
+        with self.db.begin() as conn:
+            if timer.kind == "step":
+                return run_step(conn, self.ctx, timer.alarm_id, timer.token, self.clock())
+            return rearm(conn, self.config, timer.alarm_id, timer.token, self.clock())
+
+    def timers(self) -> list[Timer]:
+        """Every timer the database says should exist (the recovery sweep after a restart)."""
+        with self.db.connect() as conn:
+            steps = conn.execute(
+                sa.select(L.c.alarm_id, L.c.next_seq, L.c.next_due_at)
+                .where(L.c.next_index.is_not(None), L.c.state.in_(OPEN))
+            ).all()  # fmt: skip
+            acks = conn.execute(
+                sa.select(L.c.alarm_id, L.c.next_seq, L.c.on_site_due_at)
+                .where(L.c.state == State.ACKNOWLEDGED, L.c.on_site_due_at.is_not(None))
+            ).all()  # fmt: skip
+        return [Timer("step", *r) for r in steps] + [Timer("ack_timeout", *r) for r in acks]
+
+    # -- reading -----------------------------------------------------------------------------
+    def state(self, alarm_id: int) -> dict[str, Any]:
+        with self.db.connect() as conn:
+            return dict(self._row(conn, alarm_id)._mapping)
+
+    def history(self, alarm_id: int) -> list[dict[str, Any]]:
+        """The alarm's audit trail, rules and people together, oldest first."""
+        q = sa.select(alarm_events).where(alarm_events.c.alarm_id == alarm_id)
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q.order_by(alarm_events.c.id))]
+
+    def false_alarm_counts(self, since: float | None = None) -> dict[str, int]:
+        """False alarms per device (resolved as false_alarm, optionally since a time)."""
+        q = (
+            sa.select(L.c.device, sa.func.count())
+            .where(L.c.outcome == Outcome.FALSE_ALARM, L.c.device.is_not(None))
+            .group_by(L.c.device)
+        )
+        if since is not None:
+            q = q.where(L.c.resolved_at >= since)
+        with self.db.connect() as conn:
+            return {d: n for d, n in conn.execute(q)}
+
+    def stale_engine_keys(self, open_keys: Iterable[str]) -> list[str]:
+        """Keys the rule engine holds open whose alarm a person resolved (close them again:
+        the engine's close was lost with a crash before its next checkpoint)."""
+        keys = set(open_keys)
+        if not keys:
+            return []
+        with self.db.connect() as conn:
+            still = set(conn.execute(
+                sa.select(alarms.c.key).where(alarms.c.key.in_(keys), alarms.c.state == "open")
+            ).scalars())  # fmt: skip
+        return sorted(keys - still)

@@ -1,0 +1,117 @@
+"""What the lifecycle works with: states, outcomes, targets, the views handed to protocols."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class State(enum.StrEnum):
+    """Where an alarm stands; ``escalated`` may repeat between notified and acknowledged."""
+
+    RAISED = "raised"
+    NOTIFIED = "notified"
+    ESCALATED = "escalated"
+    ACKNOWLEDGED = "acknowledged"
+    ON_SITE = "on_site"
+    RESOLVED = "resolved"
+
+
+OPEN_STATES = frozenset(State) - {State.RESOLVED}
+WAITING_STATES = frozenset({State.RAISED, State.NOTIFIED, State.ESCALATED})  # chain runs
+
+
+class Outcome(enum.StrEnum):
+    """How a resolved alarm ended."""
+
+    REAL = "real"
+    FALSE_ALARM = "false_alarm"
+    DEVICE_FAULT = "device_fault"
+    TEST = "test"
+
+
+class TargetKind(enum.StrEnum):
+    """Whom an escalation step reaches."""
+
+    NEXT_NEAREST = "next_nearest"
+    GRID_SUPERVISOR = "grid_supervisor"
+    DUTY_COMMANDER = "duty_commander"
+    COMMUNITY_ALL = "community_all"
+
+
+class OutboxState(enum.StrEnum):
+    """A notification's way out; ``held`` waits for its worker's summary (grouping)."""
+
+    HELD = "held"
+    GROUPED = "grouped"  # carried by the summary named in summary_id
+    PENDING = "pending"
+    SENDING = "sending"  # committed before the call: after a crash, outcome unknown
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmView:
+    """An alarm as the lifecycle sees it (what a Dispatcher or Renderer gets)."""
+
+    alarm_id: int
+    key: str
+    rule_id: str
+    device: str | None
+    gateway: str
+    severity: str
+    title_en: str
+    title_zh: str
+    clears: str
+    state: State
+    raised_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepRequest:
+    """One escalation step asking a Dispatcher for targets."""
+
+    seq: int  # how many steps this alarm has run before this one
+    index: int  # position in the policy's step list
+    target: TargetKind
+    count: int  # fan-out for next_nearest (by severity); others ignore it
+    exclude: frozenset[str]  # workers already notified of this alarm
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A person to notify, with the channels to try in order (empty: the configured default)."""
+
+    worker_id: str
+    channels: tuple[str, ...] = ()
+    locale: str = "zh-CN"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    text: str
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message for a Sender. ``message_id`` is the idempotency key: resending it after a
+    crash (outcome unknown) must not reach the person twice — the provider dedups by it."""
+
+    message_id: str
+    worker_id: str
+    channel: str
+    text: str
+    link: str
+    alarm_ids: tuple[int, ...]
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What a person's action did; ``changed`` is False for a repeat (and ``detail`` says so)."""
+
+    alarm_id: int
+    state: State
+    changed: bool
+    detail: str

@@ -1,0 +1,279 @@
+"""The durable notification outbox: enqueue with per-worker grouping, claim, record results.
+
+Every function takes an open transaction: a step's notifications are enqueued in the step's
+own transaction, and a claim (``sending``) is committed before the Sender is called. After a
+crash ``sending`` rows are an unknown outcome and go out again with the SAME id — the
+provider deduplicates by it (Twilio: the idempotency key header / our SMS gateway: the
+``message_id``), so the person gets the message once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cloud.lifecycle.audit import Event, append
+from cloud.lifecycle.config import OutboxConfig
+from cloud.lifecycle.model import OutboundMessage, OutboxState, Rendered, Target
+from cloud.lifecycle.protocols import Renderer
+from cloud.lifecycle.tables import lifecycle_alarms, outbox, outbox_windows
+from cloud.lifecycle.views import views
+
+S = OutboxState
+ACTOR = "outbox"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """How one send ended: a receipt, or an error and whether it may be retried."""
+
+    message: OutboundMessage
+    receipt: str | None = None
+    error: str | None = None
+    retryable: bool = False
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    message_id: str,
+    alarm_id: int,
+    target: Target,
+    rendered: Rendered,
+    channels: Sequence[str],
+    now: float,
+    window_s: float,
+) -> OutboxState:
+    """Queue one alert: at once if the worker's window is over, else held for the summary."""
+    ends = conn.execute(
+        sa.select(outbox_windows.c.window_ends_at).where(
+            outbox_windows.c.worker_id == target.worker_id
+        )
+    ).scalar()
+    state = S.PENDING if ends is None or now >= ends else S.HELD
+    conn.execute(
+        sa.insert(outbox).values(
+            {
+                **_row(
+                    mid=message_id,
+                    worker=target.worker_id,
+                    locale=target.locale,
+                    rendered=rendered,
+                    channels=channels,
+                    state=state,
+                    now=now,
+                ),
+                "alarm_id": alarm_id,
+                "kind": "alert",
+                "alarm_ids": json.dumps([alarm_id]),
+            }
+        )
+    )
+    if state is S.PENDING:
+        _open_window(conn, target.worker_id, now + window_s, ends is None)
+    return state
+
+
+def _row(
+    *,
+    mid: str,
+    worker: str,
+    locale: str,
+    rendered: Rendered,
+    channels: Sequence[str],
+    state: OutboxState,
+    now: float,
+) -> dict[str, object]:
+    return {
+        "id": mid,
+        "worker_id": worker,
+        "locale": locale,
+        "text": rendered.text,
+        "link": rendered.link,
+        "channels": json.dumps(list(channels)),
+        "channel_index": 0,
+        "channel": channels[0],
+        "state": state,
+        "attempts": 0,
+        "channel_attempts": 0,
+        "next_attempt_at": now,
+        "errors": "[]",
+        "created_at": now,
+    }
+
+
+def _open_window(conn: Connection, worker: str, ends: float, new: bool, bump: int = 0) -> None:
+    w = outbox_windows
+    if new:
+        conn.execute(sa.insert(w).values(worker_id=worker, window_ends_at=ends, summaries=0))
+    else:
+        conn.execute(
+            sa.update(w)
+            .where(w.c.worker_id == worker)
+            .values(window_ends_at=ends, summaries=w.c.summaries + bump)
+        )
+
+
+def make_summaries(conn: Connection, renderer: Renderer, now: float, window_s: float) -> int:
+    """Fold each worker's held alerts into one summary once the worker's window is over."""
+    due = conn.execute(
+        sa.select(outbox_windows.c.worker_id, outbox_windows.c.summaries)
+        .where(outbox_windows.c.window_ends_at <= now)
+        .where(
+            sa.exists().where(
+                outbox.c.worker_id == outbox_windows.c.worker_id, outbox.c.state == S.HELD
+            )
+        )
+    ).all()
+    for worker, count in due:
+        held = conn.execute(
+            sa.select(outbox.c.id, outbox.c.alarm_id, outbox.c.locale, outbox.c.channels)
+            .where(outbox.c.worker_id == worker, outbox.c.state == S.HELD)
+            .order_by(outbox.c.created_at, outbox.c.id)
+        ).all()
+        ids = [h.alarm_id for h in held]
+        by_id = views(conn, ids)
+        alarms = [by_id[i] for i in ids if i in by_id]
+        rendered = renderer.summary(worker, alarms, held[0].locale)
+        sid = f"sum-{worker}-{count + 1}"
+        channels = json.loads(held[0].channels)
+        row = _row(mid=sid, worker=worker, locale=held[0].locale, rendered=rendered,
+                   channels=channels, state=S.PENDING, now=now)  # fmt: skip
+        conn.execute(
+            sa.insert(outbox).values(
+                {**row, "alarm_id": None, "kind": "summary", "alarm_ids": json.dumps(ids)}
+            )
+        )
+        conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id.in_([h.id for h in held]))
+            .values(state=S.GROUPED, summary_id=sid)
+        )
+        _open_window(conn, worker, now + window_s, False, bump=1)
+    return len(due)
+
+
+def cancel_for(conn: Connection, alarm_id: int, why: str) -> None:
+    """An alarm resolved before its alerts went out: they would only be noise now."""
+    conn.execute(
+        sa.update(outbox)
+        .where(outbox.c.alarm_id == alarm_id, outbox.c.state.in_([S.PENDING, S.HELD]))
+        .values(state=S.FAILED, last_error=why)
+    )
+
+
+def claim(conn: Connection, now: float, limit: int) -> list[OutboundMessage]:
+    """Due messages, marked ``sending`` (the caller commits before sending)."""
+    rows = conn.execute(
+        sa.select(outbox)
+        .where(outbox.c.state == S.PENDING, outbox.c.next_attempt_at <= now)
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    conn.execute(
+        sa.update(outbox)
+        .where(outbox.c.id.in_([r.id for r in rows]))
+        .values(
+            state=S.SENDING,
+            attempts=outbox.c.attempts + 1,
+            channel_attempts=outbox.c.channel_attempts + 1,
+        )
+    )
+    return [
+        OutboundMessage(
+            r.id,
+            r.worker_id,
+            r.channel,
+            r.text,
+            r.link,
+            tuple(json.loads(r.alarm_ids)),
+            r.attempts + 1,
+        )
+        for r in rows
+    ]
+
+
+def recover_sending(conn: Connection) -> int:
+    """After a crash: ``sending`` means unknown outcome; send again with the same id."""
+    return conn.execute(
+        sa.update(outbox).where(outbox.c.state == S.SENDING).values(state=S.PENDING)
+    ).rowcount
+
+
+def record(conn: Connection, results: Sequence[Result], cfg: OutboxConfig, now: float) -> None:
+    """Store how each send ended: sent, retry later, next channel, or failed for good."""
+    events: list[tuple[OutboundMessage, str, dict[str, object]]] = []
+    for res in results:
+        row = conn.execute(sa.select(outbox).where(outbox.c.id == res.message.message_id)).one()
+        events.append(_settle(conn, row, res, cfg, now))
+    _audit(conn, events, now)
+
+
+def _settle(
+    conn: Connection, row: sa.Row[tuple[object, ...]], res: Result, cfg: OutboxConfig, now: float
+) -> tuple[OutboundMessage, str, dict[str, object]]:
+    m = res.message
+    base: dict[str, object] = {"message_id": m.message_id, "channel": m.channel,
+                               "attempts": row.attempts, "worker": m.worker_id}  # fmt: skip
+    upd = sa.update(outbox).where(outbox.c.id == m.message_id)
+    if res.error is None:
+        conn.execute(upd.values(state=S.SENT, sent_at=now, receipt=res.receipt, last_error=None))
+        return m, "delivered", base
+    errors = [*json.loads(row.errors), [m.channel, res.error]]
+    if res.retryable and row.channel_attempts < cfg.retries_per_channel:
+        delay = min(cfg.backoff_base_s * 2 ** (row.channel_attempts - 1), cfg.backoff_max_s)
+        conn.execute(upd.values(state=S.PENDING, next_attempt_at=now + delay,
+                                last_error=res.error, errors=json.dumps(errors)))  # fmt: skip
+        return m, "", base
+    channels = json.loads(row.channels)
+    nxt = row.channel_index + 1
+    if nxt < len(channels):
+        conn.execute(upd.values(state=S.PENDING, channel_index=nxt, channel=channels[nxt],
+                                channel_attempts=0, next_attempt_at=now, last_error=res.error,
+                                errors=json.dumps(errors)))  # fmt: skip
+        return m, "fallback", {**base, "error": res.error, "next_channel": channels[nxt]}
+    conn.execute(upd.values(state=S.FAILED, last_error=res.error, errors=json.dumps(errors)))
+    return m, "delivery_failed", {**base, "errors": errors}
+
+
+def _audit(
+    conn: Connection, events: list[tuple[OutboundMessage, str, dict[str, object]]], now: float
+) -> None:
+    ids = {a for m, kind, _ in events if kind for a in m.alarm_ids}
+    if not ids:
+        return
+    rows = conn.execute(
+        sa.select(
+            lifecycle_alarms.c.alarm_id, lifecycle_alarms.c.key, lifecycle_alarms.c.severity
+        ).where(lifecycle_alarms.c.alarm_id.in_(ids))
+    ).all()
+    known = {r.alarm_id: r for r in rows}
+    out = [
+        Event(a, known[a].key, known[a].severity, kind, ACTOR, now,
+              {**detail, "summary": len(m.alarm_ids) > 1 or m.message_id.startswith("sum-")})
+        for m, kind, detail in events if kind
+        for a in m.alarm_ids if a in known
+    ]  # fmt: skip
+    append(conn, out)
+
+
+def next_wake(conn: Connection) -> float | None:
+    """When the outbox next has work: a due retry or a worker's window ending with held rows."""
+    retry = conn.execute(
+        sa.select(sa.func.min(outbox.c.next_attempt_at)).where(outbox.c.state == S.PENDING)
+    ).scalar()
+    window = conn.execute(
+        sa.select(sa.func.min(outbox_windows.c.window_ends_at)).where(
+            sa.exists().where(
+                outbox.c.worker_id == outbox_windows.c.worker_id, outbox.c.state == S.HELD
+            )
+        )
+    ).scalar()
+    times = [t for t in (retry, window) if t is not None]
+    return min(times) if times else None

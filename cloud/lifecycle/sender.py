@@ -1,0 +1,104 @@
+"""The outbox sender task: summaries, claims, sends through the Sender, records results."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from cloud.lifecycle import outbox
+from cloud.lifecycle.config import LifecycleConfig
+from cloud.lifecycle.errors import DeliveryError
+from cloud.lifecycle.model import OutboundMessage
+from cloud.lifecycle.protocols import Renderer, Sender
+
+logger = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 60.0  # longest sleep with nothing due (a kick wakes it sooner)
+SEND_TIMEOUT_S = 30.0  # a send that hangs longer counts as a retryable failure
+
+
+class OutboxSender:
+    """Sends pending messages; woken by ``kick()`` when something is enqueued."""
+
+    def __init__(
+        self,
+        db: Engine,
+        config: LifecycleConfig,
+        sender: Sender,
+        renderer: Renderer,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._cfg = config
+        self._sender = sender
+        self._renderer = renderer
+        self._clock = clock
+        self._kick = asyncio.Event()
+        self.sent = 0
+        self.failed_attempts = 0
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def recover(self) -> int:
+        """At start (blocking): ``sending`` rows had an unknown outcome; send them again."""
+        with self._db.begin() as conn:
+            n = outbox.recover_sending(conn)
+        if n:
+            logger.warning("%d messages were being sent at a crash: resending, same ids", n)
+        return n
+
+    async def run(self) -> None:
+        while True:
+            self._kick.clear()
+            claimed = await asyncio.to_thread(self._claim)
+            if claimed:
+                results = await asyncio.gather(*(self._send(m) for m in claimed))
+                await asyncio.to_thread(self._record, results)
+                continue
+            wake = await asyncio.to_thread(self._next_wake)
+            timeout = IDLE_WAIT_S if wake is None else max(0.0, wake - self._clock())
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(timeout, IDLE_WAIT_S)):
+                    await self._kick.wait()
+
+    def _claim(self) -> list[OutboundMessage]:
+        now = self._clock()
+        cfg = self._cfg
+        with self._db.begin() as conn:
+            outbox.make_summaries(conn, self._renderer, now, cfg.grouping.window_s)
+            return outbox.claim(conn, now, cfg.outbox.batch)
+
+    def _next_wake(self) -> float | None:
+        with self._db.connect() as conn:
+            return outbox.next_wake(conn)
+
+    async def _send(self, m: OutboundMessage) -> outbox.Result:
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                receipt = await self._sender.send(m)
+        except DeliveryError as err:
+            return outbox.Result(m, error=str(err), retryable=err.retryable)
+        except TimeoutError:
+            return outbox.Result(m, error=f"no answer in {SEND_TIMEOUT_S} s", retryable=True)
+        except Exception as err:  # a broken Sender must not stop the outbox: retry, log it
+            logger.exception("message %s (worker %s): sender raised", m.message_id, m.worker_id)
+            return outbox.Result(m, error=f"{type(err).__name__}: {err}", retryable=True)
+        return outbox.Result(m, receipt=receipt)
+
+    def _record(self, results: list[outbox.Result]) -> None:
+        with self._db.begin() as conn:
+            outbox.record(conn, results, self._cfg.outbox, self._clock())
+        for r in results:
+            if r.error is None:
+                self.sent += 1
+            else:
+                self.failed_attempts += 1
+                logger.info("message %s on %s failed: %s", r.message.message_id,
+                            r.message.channel, r.error)  # fmt: skip

@@ -1,0 +1,126 @@
+"""The lifecycle's own tables (keyed by ``alarms.id``) and its database engine.
+
+Audit events go to the shared append-only ``alarm_events`` (one history per alarm, rules and
+people together); ``channel`` and ``note`` ride in its ``detail`` JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from cloud.store import metadata as store_metadata
+
+metadata = sa.MetaData()
+
+lifecycle_alarms = sa.Table(
+    "lifecycle_alarms",
+    metadata,
+    sa.Column("alarm_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(160), nullable=False, index=True),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=True),
+    sa.Column("gateway", sa.String(64), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("title_en", sa.String(200), nullable=False),
+    sa.Column("title_zh", sa.String(200), nullable=False),
+    sa.Column("clears", sa.String(8), nullable=False),
+    sa.Column("policy", sa.String(64), nullable=False),  # fixed at raise: step indices stay valid
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("raised_at", sa.Float, nullable=False),  # wall clock when the cloud knew
+    sa.Column("acknowledged_at", sa.Float, nullable=True),
+    sa.Column("acknowledged_by", sa.String(64), nullable=True),
+    sa.Column("on_site_at", sa.Float, nullable=True),
+    sa.Column("resolved_at", sa.Float, nullable=True),
+    sa.Column("resolved_by", sa.String(64), nullable=True),
+    sa.Column("ack_due_at", sa.Float, nullable=False),
+    sa.Column("resolve_due_at", sa.Float, nullable=False),
+    sa.Column("on_site_due_at", sa.Float, nullable=True),  # ack timeout: re-arms the chain
+    sa.Column("overdue", sa.Boolean, nullable=False, default=False),  # sticky: SLA breached
+    sa.Column("overdue_ack", sa.Boolean, nullable=False, default=False),
+    sa.Column("overdue_resolve", sa.Boolean, nullable=False, default=False),
+    # the escalation chain: what runs next and when (the truth a restart recovers from)
+    sa.Column("next_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("next_index", sa.Integer, nullable=True),  # None: chain stopped or exhausted
+    sa.Column("next_due_at", sa.Float, nullable=True),
+    sa.Index("lifecycle_by_device_outcome", "device", "outcome"),
+)
+
+escalation_steps = sa.Table(
+    "escalation_steps",
+    metadata,
+    # (alarm_id, seq) is the step's idempotency key: a second run of the same step conflicts
+    sa.Column("alarm_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("step_index", sa.Integer, nullable=False),
+    sa.Column("target", sa.String(32), nullable=False),
+    sa.Column("workers", sa.Text, nullable=False),  # JSON list
+    sa.Column("done_at", sa.Float, nullable=False),
+)
+
+outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", sa.String(96), primary_key=True),  # idempotency key towards the provider
+    sa.Column("alarm_id", sa.Integer, nullable=True, index=True),  # None for summaries
+    sa.Column("worker_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # alert | summary
+    sa.Column("locale", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("link", sa.String(500), nullable=False),
+    sa.Column("channels", sa.Text, nullable=False),  # JSON fallback order
+    sa.Column("channel_index", sa.Integer, nullable=False, default=0),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("channel_attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("errors", sa.Text, nullable=False, default="[]"),  # JSON [channel, error]
+    sa.Column("summary_id", sa.String(96), nullable=True, index=True),
+    sa.Column("alarm_ids", sa.Text, nullable=False, default="[]"),  # what a summary carries
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Column("receipt", sa.String(128), nullable=True),
+    sa.Index("outbox_due", "state", "next_attempt_at"),
+    sa.Index("outbox_held", "state", "worker_id"),
+)
+
+outbox_windows = sa.Table(
+    "notification_windows",
+    metadata,
+    sa.Column("worker_id", sa.String(64), primary_key=True),
+    sa.Column("window_ends_at", sa.Float, nullable=False),
+    sa.Column("summaries", sa.Integer, nullable=False, default=0),  # names summary ids
+)
+
+
+def open_lifecycle_db(url: str) -> Engine:
+    """An engine for the lifecycle's writes on the cloud database, tables created.
+
+    SQLite: WAL, and every transaction begins IMMEDIATE — our transactions read then write,
+    and a deferred one would fail (SQLITE_BUSY_SNAPSHOT, not retried) when ingest commits
+    between the read and the write. Waiting for the write lock up front avoids that.
+    """
+    db = sa.create_engine(url, future=True)
+    if db.dialect.name == "sqlite":
+
+        @sa.event.listens_for(db, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+        @sa.event.listens_for(db, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    store_metadata.create_all(db)  # the alarms and alarm_events we read and append to
+    metadata.create_all(db)
+    return db
