@@ -45,3 +45,11 @@ def sms_limit(text: str) -> int:
 def fits_one_sms(text: str) -> bool:
     """Whether *text* goes out as one unsegmented SMS."""
     return sms_units(text) <= sms_limit(text)
+
+
+def fits_sms(text: str, segments: int) -> bool:
+    """Whether *text* fits *segments* SMS (a concatenated SMS loses 7 septets / 3 units each)."""
+    if segments <= 1:
+        return fits_one_sms(text)
+    per = GSM7_SINGLE - 7 if sms_encoding(text) is SmsEncoding.GSM7 else UCS2_SINGLE - 3
+    return sms_units(text) <= per * segments

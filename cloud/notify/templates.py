@@ -8,7 +8,7 @@ from datetime import datetime
 
 from cloud.notify.errors import TemplateError
 from cloud.notify.message import Locale, Message
-from cloud.notify.smstext import fits_one_sms
+from cloud.notify.smstext import fits_one_sms, fits_sms
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,9 @@ _SACRIFICE: tuple[tuple[str, bool], ...] = (
 )
 
 
-def render_alarm(facts: AlarmFacts, locale: Locale, link: str) -> str:
-    """One-SMS alarm text; optional fields shrink in a fixed order, never the link or hint."""
+def render_alarm(facts: AlarmFacts, locale: Locale, link: str, segments: int = 1) -> str:
+    """Alarm text of at most *segments* SMS (default one); optional fields shrink in a fixed
+    order, never the link or the reply hint."""
     w = WORDING[locale]
     head = w.brand + _label(w.kinds, facts.kind)
     tail = f"{w.reply_hint} {link}"
@@ -116,7 +117,7 @@ def render_alarm(facts: AlarmFacts, locale: Locale, link: str) -> str:
     def compose() -> str:
         return " ".join([head, *(fields[k] for k in _ORDER if fields[k]), tail])
 
-    return _shrink(fields, compose, w.min_name_chars)
+    return _shrink(fields, compose, w.min_name_chars, lambda t: fits_sms(t, segments))
 
 
 def render_summary(items: Sequence[AlarmFacts], locale: Locale, link: str) -> str:
@@ -137,20 +138,22 @@ def render_summary(items: Sequence[AlarmFacts], locale: Locale, link: str) -> st
     return text
 
 
-def _shrink(fields: dict[str, str], compose: Callable[[], str], min_chars: int) -> str:
+def _shrink(
+    fields: dict[str, str], compose: Callable[[], str], min_chars: int, fits: Callable[[str], bool]
+) -> str:
     text = compose()
     for name, truncatable in _SACRIFICE:
-        if fits_one_sms(text):
+        if fits(text):
             return text
-        while truncatable and len(fields[name]) > min_chars and not fits_one_sms(text):
+        while truncatable and len(fields[name]) > min_chars and not fits(text):
             fields[name] = fields[name][:-1].rstrip()
             text = compose()
-        if not fits_one_sms(text):
+        if not fits(text):
             fields[name] = ""
             text = compose()
-    if not fits_one_sms(text):
+    if not fits(text):
         raise TemplateError(
-            f"alarm text does not fit one SMS even with every optional field dropped "
+            f"alarm text does not fit the SMS limit even with every optional field dropped "
             f"({text!r}); use a shorter link base URL"
         )
     return text

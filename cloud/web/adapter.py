@@ -1,0 +1,134 @@
+"""``WorkerDesk`` over the real pieces: ``cloud.lifecycle.AlarmDesk`` and the registry tables.
+
+Blocking SQLAlchemy reads run in a thread. "Need help" is an audit event only until the
+lifecycle offers an action that runs the chain's next step at once (see the lead's notes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from cloud.lifecycle import ActionResult, AlarmDesk, Outcome, State
+from cloud.lifecycle.audit import Event, append
+from cloud.lifecycle.model import OPEN_STATES
+from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms
+from cloud.registry import store as registry_store
+from cloud.registry import tables as registry
+from cloud.web.desk import AlarmPage, HistoryEntry, Place, WorkerInfo
+
+OPEN = [s.value for s in OPEN_STATES]
+
+
+class LifecycleWorkerDesk:
+    """The worker's page and SMS replies over *desk* (lifecycle) and *registry_db*."""
+
+    def __init__(self, desk: AlarmDesk, registry_db: Engine) -> None:
+        self._desk = desk
+        self._registry = registry_db
+
+    async def worker(self, worker_id: str) -> WorkerInfo | None:
+        return await asyncio.to_thread(self._worker, registry.workers.c.id == worker_id)
+
+    async def worker_by_phone(self, phone: str) -> WorkerInfo | None:
+        return await asyncio.to_thread(self._worker, registry.workers.c.phone == phone)
+
+    async def latest_notified(self, worker_id: str) -> int | None:
+        return await asyncio.to_thread(self._latest_notified, worker_id)
+
+    async def view(self, alarm_id: int) -> AlarmPage:
+        return await asyncio.to_thread(self._view, alarm_id)
+
+    async def take(self, alarm_id: int, worker_id: str, channel: str) -> ActionResult:
+        return await self._desk.acknowledge(alarm_id, worker_id, channel)
+
+    async def arrive(self, alarm_id: int, worker_id: str, channel: str) -> ActionResult:
+        return await self._desk.arrive(alarm_id, worker_id, channel)
+
+    async def resolve(
+        self, alarm_id: int, worker_id: str, outcome: Outcome, note: str | None, channel: str
+    ) -> ActionResult:
+        return await self._desk.resolve(alarm_id, worker_id, outcome, channel=channel, note=note)
+
+    async def need_help(
+        self, alarm_id: int, worker_id: str, note: str | None, channel: str
+    ) -> ActionResult:
+        return await asyncio.to_thread(self._need_help, alarm_id, worker_id, note, channel)
+
+    async def record_position(self, worker_id: str, lat: float, lon: float, ts: float) -> bool:
+        return await asyncio.to_thread(
+            registry_store.record_position, self._registry, worker_id, lat, lon, ts
+        )
+
+    # -- blocking parts, in a thread -------------------------------------------------------------
+    def _worker(self, where: sa.ColumnElement[bool]) -> WorkerInfo | None:
+        w = registry.workers
+        with self._registry.connect() as conn:
+            row = conn.execute(sa.select(w.c.id, w.c.name, w.c.locale).where(where)).first()
+        return None if row is None else WorkerInfo(row.id, row.name, row.locale)
+
+    def _latest_notified(self, worker_id: str) -> int | None:
+        s, a = escalation_steps, lifecycle_alarms
+        q = (
+            sa.select(s.c.alarm_id, s.c.workers)
+            .join(a, a.c.alarm_id == s.c.alarm_id)
+            .where(a.c.state.in_(OPEN), s.c.workers.contains(json.dumps(worker_id)))
+            .order_by(s.c.done_at.desc(), s.c.alarm_id.desc())
+        )
+        with self._desk.db.connect() as conn:
+            for alarm_id, workers in conn.execute(q):
+                if worker_id in json.loads(workers):  # LIKE is only a pre-filter
+                    return int(alarm_id)
+        return None
+
+    def _view(self, alarm_id: int) -> AlarmPage:
+        row = self._desk.lifecycle.state(alarm_id)  # UnknownAlarm
+        history = tuple(_entry(e) for e in self._desk.lifecycle.history(alarm_id))
+        return AlarmPage(
+            alarm_id, row["title_zh"], row["title_en"], row["severity"], row["device"],
+            row["raised_at"], State(row["state"]),
+            Outcome(row["outcome"]) if row.get("outcome") else None,
+            self._place(row["device"]), history,
+        )  # fmt: skip
+
+    def _place(self, device: str | None) -> Place | None:
+        if device is None:
+            return None
+        d = registry.device_locations
+        with self._registry.connect() as conn:
+            r = conn.execute(sa.select(d).where(d.c.device == device)).first()
+        if r is None:
+            return None
+        return Place(r.lat, r.lon, r.address, r.building, r.floor, r.owner, r.owner_phone)
+
+    def _need_help(
+        self, alarm_id: int, worker_id: str, note: str | None, channel: str
+    ) -> ActionResult:
+        row = self._desk.lifecycle.state(alarm_id)  # UnknownAlarm
+        now = self._desk.lifecycle.clock()
+        detail = {"from": row["state"], "channel": channel, "note": note}
+        event = Event(alarm_id, row["key"], row["severity"], "need_help", worker_id, now, detail)
+        with self._desk.db.begin() as conn:
+            append(conn, [event])
+        return ActionResult(alarm_id, State(row["state"]), False, "help requested")
+
+
+def _entry(e: dict[str, Any]) -> HistoryEntry:
+    try:
+        detail = json.loads(e.get("detail") or "{}")
+    except ValueError:
+        detail = {}
+    if not isinstance(detail, dict):
+        detail = {}
+    return HistoryEntry(
+        e["ts"], e["kind"], e.get("actor") or "", _text(detail.get("channel")),
+        _text(detail.get("note")), _text(detail.get("outcome")),
+    )  # fmt: skip
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,53 @@
+"""The web app: the worker's page, Twilio's SMS webhook and a health check.
+
+The lead's cloud lifespan owns the desk and its resources; this factory only builds routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+
+from cloud.notify import LinkSigner
+from cloud.web import page as worker_page
+from cloud.web import sms
+from cloud.web.desk import WorkerDesk
+from cloud.web.render import environment
+from cloud.web.render import page as render_page
+
+
+def create_app(
+    desk: WorkerDesk,
+    signer: LinkSigner,
+    *,
+    twilio_auth_token: str,
+    public_base_url: str,
+    clock: Callable[[], float],
+) -> FastAPI:
+    """Routes over *desk*. *public_base_url* is what Twilio and the links use (e.g.
+    ``https://alarm.example.cn``); *clock* gives epoch seconds (token expiry, positions)."""
+    parts = urlsplit(public_base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"public_base_url {public_base_url!r} is not an http(s) URL")
+    env = environment()
+    app = FastAPI(title="gridalarm worker page", docs_url=None, redoc_url=None, openapi_url=None)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    app.include_router(worker_page.router(desk, signer, env, clock, origin))
+    app.include_router(sms.router(desk, twilio_auth_token, public_base_url))
+
+    @app.exception_handler(worker_page.Refused)
+    async def refused(_request: Request, exc: worker_page.Refused) -> HTMLResponse:
+        heading, text = exc.zh if exc.locale == "zh-CN" else exc.en
+        return render_page(
+            env, "refused.html", exc.status, locale=exc.locale, code=exc.status,
+            heading=heading, text=text,
+        )  # fmt: skip
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
