@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine as Database
 
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
 from cloud.devices_csv import read_devices_csv
+from cloud.dispatch.service import Dispatch, dispatch_service
 from cloud.ingest import Ingest
 from cloud.metrics import Metrics
 from cloud.mqtt_in import Ingress
@@ -70,10 +71,13 @@ class Cloud:
     ingest: Ingest
     sink: ReadingSink | None
     metrics: Metrics
+    dispatch: Dispatch | None = None
 
 
 @contextlib.asynccontextmanager
-async def cloud_worker(config: CloudConfig) -> AsyncIterator[Cloud]:
+async def cloud_worker(
+    config: CloudConfig, *, console: Callable[[str], None] | None = None
+) -> AsyncIterator[Cloud]:
     """Open everything, run the tasks, and on exit commit and close in order."""
     db = await asyncio.to_thread(open_database, config.database_url)
     if config.devices_csv is not None:
@@ -101,7 +105,15 @@ async def cloud_worker(config: CloudConfig) -> AsyncIterator[Cloud]:
     )
     ingest.counts.update(read_checkpoint(db, "counts") or {})
     cloud = Cloud(config, db, ingest, sink, metrics)
+    stack = contextlib.AsyncExitStack()
     try:
+        if config.dispatch is not None:  # before ingest starts: no transition may miss the desk
+            cloud.dispatch = await stack.enter_async_context(
+                dispatch_service(
+                    config.dispatch, config.database_url, db, registry, engine, console=console
+                )
+            )
+            ingest.on_changes = cloud.dispatch.desk.on_changes
         async with asyncio.TaskGroup() as tg:
             await ingress.start()
             tasks = [
@@ -117,6 +129,7 @@ async def cloud_worker(config: CloudConfig) -> AsyncIterator[Cloud]:
                     task.cancel()
     finally:
         await ingest.close()
+        await stack.aclose()
         await ingress.stop()
         if sink is not None:
             await sink.flush(5.0)

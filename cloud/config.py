@@ -68,6 +68,29 @@ class NoSinkConfig(_Model):
     kind: Literal["none"] = Field(description="Keep no readings (alarms only).")
 
 
+class DispatchConfig(_Model):
+    """Dispatch to grid workers: lifecycle, escalation, channels, the workers' web page.
+
+    SMS goes out when TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_FROM_NUMBER are set
+    (GRIDALARM_TWILIO_API_URL points at a Twilio-compatible API); otherwise to the console.
+    """
+
+    lifecycle: Path | None = Field(
+        default=None, description="Lifecycle YAML (SLA, escalation, delivery); default: shipped."
+    )
+    registry_dir: Path | None = Field(
+        default=None, description="District files imported at start (see `cloud import`)."
+    )
+    http_listen: str = Field(default="127.0.0.1:8080", description="host:port of the web server.")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8080", description="How phones and Twilio reach the web server."
+    )
+    link_secret: SecretStr | None = Field(
+        default=None, description="Key of the signed links; prefer GRIDALARM_LINK_SECRET."
+    )
+    link_ttl_s: float = Field(default=86400, gt=0, description="How long an alarm link works.")
+
+
 class CloudConfig(_Model):
     """A whole cloud worker."""
 
@@ -86,6 +109,9 @@ class CloudConfig(_Model):
         default_factory=lambda: SqliteSinkConfig(kind="sqlite"),
         discriminator="kind",
         description="Where readings go.",
+    )
+    dispatch: DispatchConfig | None = Field(
+        default=None, description="Dispatch alarms to grid workers; null: store alarms only."
     )
     metrics_listen: str | None = Field(
         default="127.0.0.1:9108", description="host:port of the Prometheus endpoint; null: none."
@@ -133,6 +159,14 @@ def resolve(config: CloudConfig, base: Path) -> CloudConfig:
     ):
         update["sink"] = sink.model_copy(
             update={"token": SecretStr(os.environ["GRIDALARM_INFLUX_TOKEN"])}
+        )
+    if config.dispatch is not None:
+        d = config.dispatch
+        update["dispatch"] = d.model_copy(
+            update={
+                "lifecycle": base / d.lifecycle if d.lifecycle else None,
+                "registry_dir": base / d.registry_dir if d.registry_dir else None,
+            }
         )
     mqtt = config.mqtt
     if mqtt.password is None and "GRIDALARM_MQTT_PASSWORD" in os.environ:

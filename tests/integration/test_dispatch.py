@@ -1,0 +1,242 @@
+"""Alarm to the nearest grid worker, on real parts: simulator → gateway → Mosquitto → cloud →
+the real twilio client → a local stand-in of Twilio's API; replies through the signed webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from cloud.app import Cloud, cloud_worker
+from cloud.devices_csv import write_devices_csv
+from cloud.registry import record_position
+from cloud.store import list_events
+from edge.gateway import run_gateway
+from firmware_sim import SimulatorSet
+from gridalarm.brokers import Mosquitto, free_port
+from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
+from tests.integration.test_cloud_pipeline import REGISTRY, cloud_config
+from tests.standins.twilio_api import TwilioStandin
+from tests.support import Recorder, until
+
+pytestmark = pytest.mark.integration
+
+FROM = "+15005550006"
+# the smoke detectors stand at 24.4800 N 118.0900 E; w-near is 100 m away, w-far 1.5 km
+WORKERS = """id,name,phone,locale,role,community,grids,push_subscription
+w-near,陈丽,+8613800000001,zh-CN,worker,c-1,grid-1,
+w-far,王强,+8613800000002,en,worker,c-1,grid-1,
+w-other,林芳,+8613800000003,zh-CN,worker,c-1,grid-2,
+sup-1,黄主任,+8613800000010,zh-CN,supervisor,c-1,grid-1,
+cmd-1,郑指挥,+8613800000020,zh-CN,commander,,,
+"""
+SHIFTS = "worker,weekdays,start,end,tz\n" + "".join(
+    f"{w},daily,00:00,24:00,Asia/Shanghai\n"
+    for w in ("w-near", "w-far", "w-other", "sup-1", "cmd-1")
+)
+LIFECYCLE = """
+sla:
+  critical: {ack_s: 60, on_site_s: 600, resolve_s: 3600}
+  danger: {ack_s: 60, on_site_s: 600, resolve_s: 3600}
+  warning: {ack_s: 60, on_site_s: 600, resolve_s: 3600}
+  info: {ack_s: 60, on_site_s: 600, resolve_s: 3600}
+fanout: {critical: 1}
+policies:
+  fast:
+    steps:
+      - {wait_s: 0, target: next_nearest}
+      - {wait_s: 3, target: next_nearest}
+      - {wait_s: 3, target: grid_supervisor}
+policy_by_severity: {critical: fast, danger: fast, warning: fast, info: fast}
+grouping: {window_s: 1}
+outbox: {channels: [sms, console], retries_per_channel: 2, backoff_base_s: 0.2, backoff_max_s: 1}
+"""
+
+
+def district(directory: Path) -> Path:
+    reg = directory / "district"
+    reg.mkdir(parents=True)
+    (reg / "communities.csv").write_text(
+        "id,name_zh,name_en\nc-1,叶厝社区,Yecuo\n", encoding="utf-8"
+    )
+    square = [
+        [118.085, 24.475],
+        [118.095, 24.475],
+        [118.095, 24.485],
+        [118.085, 24.485],
+        [118.085, 24.475],
+    ]
+    other = [[[x + 0.02, y] for x, y in square]]
+    grids = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"id": "grid-1", "community": "c-1", "name": "第1网格"},
+                "geometry": {"type": "Polygon", "coordinates": [square]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"id": "grid-2", "community": "c-1", "name": "第2网格"},
+                "geometry": {"type": "Polygon", "coordinates": other},
+            },
+        ],
+    }
+    (reg / "grids.geojson").write_text(json.dumps(grids), encoding="utf-8")
+    (reg / "devices.csv").write_text(write_devices_csv(REGISTRY), encoding="utf-8")
+    locations = "device,lat,lon,address,building,floor,owner,owner_phone\n" + "".join(
+        f"{d.device},24.4800,118.0900,叶厝路1号,7号楼,1,包饼店,+8613900000001\n" for d in REGISTRY
+    )
+    (reg / "device_locations.csv").write_text(locations, encoding="utf-8")
+    (reg / "workers.csv").write_text(WORKERS, encoding="utf-8")
+    (reg / "shifts.csv").write_text(SHIFTS, encoding="utf-8")
+    (directory / "lifecycle.yaml").write_text(LIFECYCLE, encoding="utf-8")
+    return reg
+
+
+@contextlib.asynccontextmanager
+async def loop_rig(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, twilio: TwilioStandin
+) -> AsyncIterator[tuple[SimulatorSet, Cloud, str]]:
+    for var in ("TWILIO_REGION", "TWILIO_EDGE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", twilio.account_sid)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.auth_token)
+    monkeypatch.setenv("TWILIO_FROM_NUMBER", FROM)
+    monkeypatch.setenv("GRIDALARM_TWILIO_API_URL", twilio.url)
+    monkeypatch.setenv("GRIDALARM_LINK_SECRET", "s" * 32)
+    work = tmp_path / "cloud"
+    work.mkdir()
+    reg = district(work)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = cloud_config(
+        broker,
+        work,
+        dispatch={
+            "lifecycle": str(work / "lifecycle.yaml"),
+            "registry_dir": str(reg),
+            "http_listen": f"127.0.0.1:{port}",
+            "public_base_url": base,
+        },
+    )
+    watch = Recorder(broker.port, "ga/v1/gw-t/#", client_id="dispatch-watch")
+    async with SimulatorSet.from_config(rig_sim_config()) as sims, cloud_worker(config) as cloud:
+        assert cloud.dispatch is not None
+        now = time.time()
+        record_position(cloud.db, "w-near", 24.4809, 118.0900, now)  # ~100 m north of the shop
+        record_position(cloud.db, "w-far", 24.4935, 118.0900, now)  # ~1.5 km north
+        cloud.dispatch.index.update_position("w-near", 24.4809, 118.0900, now)
+        cloud.dispatch.index.update_position("w-far", 24.4935, 118.0900, now)
+        gw = asyncio.create_task(run_gateway(write_gateway_config(sims, broker, tmp_path / "gw")))
+        try:
+            await until(
+                lambda: len({m["dev"] for m in sequenced(watch.snapshot())}) >= 5, 30, "all devices"
+            )
+            yield sims, cloud, base
+        finally:
+            gw.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gw
+            watch.close()
+
+
+def sms_to(twilio: TwilioStandin, phone: str) -> list[dict[str, Any]]:
+    return [m for m in twilio.messages if m["to"] == phone]
+
+
+async def reply_sms(base: str, twilio: TwilioStandin, from_phone: str, body: str) -> httpx.Response:
+    url = f"{base}/twilio/sms"
+    form = {
+        "From": from_phone,
+        "To": FROM,
+        "Body": body,
+        "MessageSid": "SM" + "1" * 32,
+        "AccountSid": twilio.account_sid,
+    }
+    signature = RequestValidator(twilio.auth_token).compute_signature(url, form)
+    async with httpx.AsyncClient() as client:
+        return await client.post(url, data=form, headers={"X-Twilio-Signature": signature})
+
+
+def events(cloud: Cloud, kind: str) -> list[dict[str, Any]]:
+    return [e for e in list_events(cloud.db) if e["kind"] == kind]
+
+
+async def test_smoke_alarm_reaches_the_nearest_worker_then_escalates_then_reply_stops_it(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TwilioStandin() as twilio:
+        async with loop_rig(broker, tmp_path, monkeypatch, twilio) as (sims, cloud, base):
+            sims.device("smk-0001").trigger("smoke")
+            t0 = time.monotonic()
+            first = await until(
+                lambda: twilio.messages, 10, "the first SMS request at the Twilio stand-in"
+            )
+            took = time.monotonic() - t0
+            assert first[0]["to"] == "+8613800000001", (
+                "the nearest on-duty worker of the device's grid"
+            )
+            assert "smk-0001" in first[0]["body"] and "/m/" in first[0]["body"]
+            assert took < 2.0, f"field event to SMS request took {took:.2f} s"
+
+            # nobody answers: the next step reaches the next nearest worker after its wait
+            await until(
+                lambda: sms_to(twilio, "+8613800000002"), 15, "the escalation to the next worker"
+            )
+            assert not sms_to(twilio, "+8613800000003"), "a worker of another grid is not nearest"
+            # she replies "1": the alarm is hers and the chain stops
+            answer = await reply_sms(base, twilio, "+8613800000002", "1")
+            assert answer.status_code == 200 and "<Message>" in answer.text
+            await until(
+                lambda: events(cloud, "acknowledged"), 10, "the acknowledgement in the audit log"
+            )
+            sent = len(twilio.messages)
+            await asyncio.sleep(5)  # the supervisor step was due 3 s after: it must not come
+            assert not sms_to(twilio, "+8613800000010"), "acknowledgement stops the chain"
+            assert len(twilio.messages) == sent
+
+            # a second detector: "2" closes it as a false alarm and counts it against the device
+            sims.device("smk-0002").trigger("smoke")
+            await until(
+                lambda: len(sms_to(twilio, "+8613800000001")) >= 2, 15, "the second alarm's SMS"
+            )
+            answer = await reply_sms(base, twilio, "+8613800000001", "2")
+            assert answer.status_code == 200
+            await until(
+                lambda: any("false_alarm" in (e["detail"] or "") for e in list_events(cloud.db)),
+                10,
+                "the false alarm in the audit log",
+            )
+            assert cloud.dispatch is not None
+            counts = cloud.dispatch.desk.lifecycle.false_alarm_counts()
+            assert counts.get("smk-0002") == 1
+
+
+async def test_bad_twilio_signature_is_refused_and_changes_nothing(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TwilioStandin() as twilio:
+        async with loop_rig(broker, tmp_path, monkeypatch, twilio) as (sims, cloud, base):
+            sims.device("smk-0001").trigger("smoke")
+            await until(lambda: twilio.messages, 10, "the first SMS")
+            async with httpx.AsyncClient() as client:
+                forged = await client.post(
+                    f"{base}/twilio/sms",
+                    data={"From": "+8613800000001", "Body": "2"},
+                    headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"},
+                )
+                missing = await client.post(
+                    f"{base}/twilio/sms", data={"From": "+8613800000001", "Body": "2"}
+                )
+            assert forged.status_code == 403 and missing.status_code == 403
+            assert not events(cloud, "acknowledged") and not events(cloud, "resolved")
