@@ -20,6 +20,7 @@ from cloud.dispatch.service import Dispatch, dispatch_service
 from cloud.ingest import Ingest
 from cloud.metrics import Metrics
 from cloud.mqtt_in import Ingress
+from cloud.registry import create_registry_tables, import_district
 from cloud.rulefiles import load_rules
 from cloud.sinks import InfluxSink, ReadingSink, SqliteSink
 from cloud.store import (
@@ -84,6 +85,10 @@ async def cloud_worker(
         text = config.devices_csv.read_text(encoding="utf-8")
         count = upsert_devices(db, read_devices_csv(text, str(config.devices_csv)))
         logger.info("cloud: registry: %d devices from %s", count, config.devices_csv)
+    if config.dispatch is not None and config.dispatch.registry_dir is not None:
+        await asyncio.to_thread(create_registry_tables, db)
+        counts = await asyncio.to_thread(import_district, db, config.dispatch.registry_dir)
+        logger.info("cloud: district imported from %s: %s", config.dispatch.registry_dir, counts)
     registry = await asyncio.to_thread(load_devices, db)
     engine = restore_engine(db, config)
     tracker = SeqTracker.restore(read_checkpoint(db, "dedup") or {})

@@ -56,6 +56,9 @@ def demo(  # noqa: PLR0917 - each parameter is a CLI option
     plain: Annotated[
         bool, typer.Option("--plain", help="One line per message instead of the live table.")
     ] = False,
+    http: Annotated[
+        str, typer.Option("--http", help="HOST:PORT of the cloud's web server (worker page, SMS).")
+    ] = "127.0.0.1:8080",
     embedded_broker: Annotated[
         bool,
         typer.Option(
@@ -72,7 +75,7 @@ def demo(  # noqa: PLR0917 - each parameter is a CLI option
         level=os.environ.get("GRIDALARM_LOG", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    options = DemoOptions(broker, sim_config, state_dir, duration_s, plain, embedded_broker)
+    options = DemoOptions(broker, sim_config, state_dir, duration_s, plain, embedded_broker, http)
     raise typer.Exit(run_demo(options))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -21,14 +22,15 @@ from rich.console import Console
 
 from cloud.app import cloud_worker
 from cloud.config import CloudConfig, resolve
-from cloud.devices_csv import write_devices_csv
+from cloud.devices_csv import read_devices_csv, write_devices_csv
+from cloud.registry import write_demo_district
+from cloud.store import AlarmChange
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from firmware_sim.control import ControlServer
 from firmware_sim.statefile import remove_state, state_path, write_state
 from gridalarm.brokers import BrokerError, BrokerInfo, choose_broker
 from gridalarm.traffic import TrafficView, watch_traffic
-from rules import DeviceInfo
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class DemoOptions:
     duration_s: float | None
     plain: bool
     embedded_broker: bool = False
+    http: str = "127.0.0.1:8080"
 
 
 async def _demo(options: DemoOptions, console: Console) -> None:
@@ -116,14 +119,22 @@ async def _demo(options: DemoOptions, console: Console) -> None:
         await asyncio.to_thread(_write, config_path, gateway_yaml(sims, broker))
         console.print(f"gateway config: {config_path}")
         view = TrafficView()
-        cloud = await stack.enter_async_context(
-            cloud_worker(
-                await asyncio.to_thread(demo_cloud_config, sims, broker, options.state_dir)
-            )
+        config = await asyncio.to_thread(
+            demo_cloud_config, sims, broker, options.state_dir, options.http
         )
-        cloud.ingest.on_changes = view.alarms
+        cloud = await stack.enter_async_context(cloud_worker(config, console=view.notification))
+        desk_changes = cloud.ingest.on_changes
+
+        def show_and_dispatch(changes: list[AlarmChange]) -> None:
+            view.alarms(changes)
+            if desk_changes is not None:
+                desk_changes(changes)
+
+        cloud.ingest.on_changes = show_and_dispatch
+        sms = "SMS via Twilio" if cloud.dispatch and "sms" in cloud.dispatch.channels else "console"
         console.print(
-            f"cloud: rules from rules/library, alarms in {options.state_dir / 'cloud.sqlite'}"
+            f"cloud: shipped rules; dispatch to grid workers by {sms}; worker page at "
+            f"http://{options.http}/m/<token> (each message carries its link)"
         )
         async with asyncio.TaskGroup() as tg:
             gw = tg.create_task(run_gateway(config_path), name="demo.gateway")
@@ -138,16 +149,23 @@ async def _demo(options: DemoOptions, console: Console) -> None:
                 watch.cancel()
 
 
-def demo_cloud_config(sims: SimulatorSet, broker: BrokerInfo, state_dir: Path) -> CloudConfig:
-    """A cloud for the demo: the simulators registered (smoke detectors share a building, so a
-    second alarm confirms the fire), the shipped rules, SQLite for alarms and readings."""
-    registry = [
-        DeviceInfo(
-            d.id, GATEWAY_ID, d.type, "grid-1", "bldg-1" if d.type == "smoke" else "", "demo", 30.0
-        )
-        for d in sims.devices()
+def demo_cloud_config(
+    sims: SimulatorSet, broker: BrokerInfo, state_dir: Path, http: str
+) -> CloudConfig:
+    """A cloud for the demo: the fictional demo district (9 communities, 150 grids, ~200
+    workers on shifts), the simulated devices placed in it behind the demo gateway, the shipped
+    rules and lifecycle, SQLite, and the workers' web page on *http*."""
+    district = state_dir / "district"
+    write_demo_district(district)
+    devices = read_devices_csv(
+        (district / "devices.csv").read_text(encoding="utf-8"), "devices.csv"
+    )
+    simulated = {d.id for d in sims.devices()}
+    placed = [
+        dataclasses.replace(d, gateway=GATEWAY_ID, heartbeat_s=30.0) if d.device in simulated else d
+        for d in devices
     ]
-    _write(state_dir / "devices.csv", write_devices_csv(registry))
+    _write(district / "devices.csv", write_devices_csv(placed))
     config = CloudConfig.model_validate(
         {
             "mqtt": {
@@ -156,9 +174,13 @@ def demo_cloud_config(sims: SimulatorSet, broker: BrokerInfo, state_dir: Path) -
                 "protocol": "5" if "5" in broker.protocols else "3.1.1",
             },
             "database_url": "sqlite:///cloud.sqlite",
-            "devices_csv": "devices.csv",
             "sink": {"kind": "sqlite", "path": "readings.sqlite"},
             "metrics_listen": None,
+            "dispatch": {
+                "registry_dir": "district",
+                "http_listen": http,
+                "public_base_url": f"http://{http}",
+            },
         }
     )
     return resolve(config, state_dir)

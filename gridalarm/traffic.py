@@ -94,6 +94,12 @@ class TrafficView:
             if self.printer is not None:
                 self.printer(self.log[-1])
 
+    def notification(self, line: str) -> None:
+        """A message the console channel 'sent' to a worker."""
+        self._log(f"NOTIFY {line}")
+        if self.printer is not None:
+            self.printer(self.log[-1])
+
     def _log(self, line: str) -> str:
         self.log.append(f"{time.strftime('%H:%M:%S')} {line}")
         return line

@@ -26,7 +26,7 @@ from cloud.dispatch.targets import RegistryDispatcher
 from cloud.dispatch.texts import NotifyRenderer
 from cloud.lifecycle import AlarmDesk, load_config
 from cloud.notify import Channel, ConsoleChannel, LinkSigner, TwilioSettings, TwilioSms
-from cloud.registry import create_registry_tables, import_district, load_registry
+from cloud.registry import create_registry_tables, load_registry
 from cloud.web.adapter import LifecycleWorkerDesk
 from cloud.web.app import create_app
 from rules import DeviceInfo, Engine
@@ -81,9 +81,6 @@ async def dispatch_service(
     console: Callable[[str], None] | None = None,
 ) -> AsyncIterator[Dispatch]:
     await asyncio.to_thread(create_registry_tables, db)
-    if config.registry_dir is not None:
-        counts = await asyncio.to_thread(import_district, db, config.registry_dir)
-        logger.info("dispatch: registry imported from %s: %s", config.registry_dir, counts)
     registry = await asyncio.to_thread(load_registry, db)
     index = WorkerIndex.build(registry)
     channels = make_channels(console)

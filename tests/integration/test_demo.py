@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gridalarm.brokers import Mosquitto
+from gridalarm.brokers import Mosquitto, free_port
 from tests.support import Recorder, wait_until
 
 pytestmark = pytest.mark.integration
@@ -28,6 +28,8 @@ def test_demo_with_given_broker_then_sim_trigger(broker: Mosquitto, tmp_path: Pa
                 "-m",
                 "gridalarm",
                 "demo",
+                "--http",
+                f"127.0.0.1:{free_port()}",
                 "--broker",
                 broker.url,
                 "--plain",
@@ -76,6 +78,12 @@ def test_demo_with_given_broker_then_sim_trigger(broker: Mosquitto, tmp_path: Pa
 
         wait_until(alarm, 15, "the smoke alarm event on the broker")
         wait_until(lambda: "smoke_alarm ON" in log.read_text(), 10, "the demo to show the alarm")
+        wait_until(lambda: "ALARM RAISE" in log.read_text(), 15, "the cloud to raise the alarm")
+        wait_until(
+            lambda: "NOTIFY" in log.read_text() and "/m/" in log.read_text(),
+            15,
+            "a grid worker notified with a link (console channel)",
+        )
     finally:
         demo.send_signal(signal.SIGINT)
         code = demo.wait(30)
@@ -95,6 +103,8 @@ def test_demo_starts_its_own_mosquitto(tmp_path: Path, broker: Mosquitto) -> Non
             "-m",
             "gridalarm",
             "demo",
+            "--http",
+            f"127.0.0.1:{free_port()}",
             "--plain",
             "--duration",
             "6",
@@ -122,6 +132,8 @@ def test_demo_with_embedded_broker(tmp_path: Path) -> None:
             "-m",
             "gridalarm",
             "demo",
+            "--http",
+            f"127.0.0.1:{free_port()}",
             "--plain",
             "--duration",
             "8",
