@@ -18,13 +18,14 @@ from twilio.request_validator import RequestValidator
 
 from cloud.app import Cloud, cloud_worker
 from cloud.devices_csv import write_devices_csv
-from cloud.registry import record_position
-from cloud.store import list_events
+from cloud.registry import create_registry_tables, import_district, record_position
+from cloud.store import list_events, open_database
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto, free_port
 from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
 from tests.integration.test_cloud_pipeline import REGISTRY, cloud_config
+from tests.integration.test_cloud_restart import CloudProcess
 from tests.standins.twilio_api import TwilioStandin
 from tests.support import Recorder, until
 
@@ -240,3 +241,105 @@ async def test_bad_twilio_signature_is_refused_and_changes_nothing(
                 )
             assert forged.status_code == 403 and missing.status_code == 403
             assert not events(cloud, "acknowledged") and not events(cloud, "resolved")
+
+
+async def test_twilio_500_is_retried_and_delivered_once_then_falls_back(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TwilioStandin() as twilio:
+        async with loop_rig(broker, tmp_path, monkeypatch, twilio) as (sims, cloud, _base):
+            twilio.fail_next(1, 500)  # a short outage: retried, delivered once
+            sims.device("smk-0001").trigger("smoke")
+            await until(lambda: sms_to(twilio, "+8613800000001"), 15, "the SMS after a retry")
+            await until(lambda: events(cloud, "delivered"), 10, "the delivery in the audit log")
+            delivered = json.loads(events(cloud, "delivered")[0]["detail"])
+            assert delivered["channel"] == "sms", delivered
+            assert len(sms_to(twilio, "+8613800000001")) == 1, "delivered once"
+            assert sum(1 for r in twilio.requests if "Messages.json" in r.path) >= 2, (
+                "it was retried"
+            )
+
+            twilio.fail_next(100, 500)  # a long outage: SMS gives up, the console channel takes it
+            sims.device("smk-0002").trigger("smoke")
+            await until(lambda: events(cloud, "fallback"), 20, "the fallback in the audit log")
+            fallback = json.loads(events(cloud, "fallback")[0]["detail"])
+            assert fallback["next_channel"] == "console", fallback
+            await until(
+                lambda: any(
+                    json.loads(e["detail"]).get("channel") == "console"
+                    for e in events(cloud, "delivered")
+                ),
+                20,
+                "delivery by the console",
+            )
+
+
+async def test_kill9_during_an_escalation_wait_does_each_step_exactly_once(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TwilioStandin() as twilio:
+        for var in ("TWILIO_REGION", "TWILIO_EDGE"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("TWILIO_ACCOUNT_SID", twilio.account_sid)
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.auth_token)
+        monkeypatch.setenv("TWILIO_FROM_NUMBER", FROM)
+        monkeypatch.setenv("GRIDALARM_TWILIO_API_URL", twilio.url)
+        monkeypatch.setenv("GRIDALARM_LINK_SECRET", "s" * 32)
+        cloud = CloudProcess(tmp_path / "cloud")
+        cloud.dir.mkdir()
+        reg = district(cloud.dir)
+        db = open_database(f"sqlite:///{cloud.dir / 'cloud.sqlite'}")
+        create_registry_tables(db)
+        import_district(db, reg)
+        record_position(db, "w-near", 24.4809, 118.0900, time.time() + 3600)  # fresh for an hour
+        record_position(db, "w-far", 24.4935, 118.0900, time.time() + 3600)
+        db.dispose()
+        port = free_port()
+        config = {
+            "mqtt": {"url": broker.url, "client_id": "cloud-dispatch-kill"},
+            "database_url": "sqlite:///cloud.sqlite",
+            "metrics_listen": None,
+            "sink": {"kind": "none"},
+            "dispatch": {
+                "lifecycle": "lifecycle.yaml",
+                "http_listen": f"127.0.0.1:{port}",
+                "public_base_url": f"http://127.0.0.1:{port}",
+            },
+        }
+        (cloud.dir / "cloud.yaml").write_text(json.dumps(config), encoding="utf-8")
+        cloud.start()
+        await until(
+            lambda: "connected (session present" in cloud.log(), 30, "the cloud to subscribe"
+        )
+        watch = Recorder(broker.port, "ga/v1/gw-t/#", client_id="kill-watch")
+        async with SimulatorSet.from_config(rig_sim_config()) as sims:
+            gw = asyncio.create_task(
+                run_gateway(write_gateway_config(sims, broker, tmp_path / "gw"))
+            )
+            try:
+                await until(
+                    lambda: len({m["dev"] for m in sequenced(watch.snapshot())}) >= 5, 30, "devices"
+                )
+                sims.device("smk-0001").trigger("smoke")
+                await until(lambda: sms_to(twilio, "+8613800000001"), 15, "the first step's SMS")
+                cloud.kill9()  # during the 3 s wait before the next step
+                cloud.start()
+                await until(
+                    lambda: sms_to(twilio, "+8613800000002"), 30, "the second step after restart"
+                )
+                await until(
+                    lambda: sms_to(twilio, "+8613800000010"), 30, "the third step (supervisor)"
+                )
+            finally:
+                gw.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await gw
+                watch.close()
+                code = cloud.stop()
+        assert code == 0, cloud.log()[-3000:]
+        per_phone: dict[str, int] = {}
+        for m in twilio.messages:
+            per_phone[m["to"]] = per_phone.get(m["to"], 0) + 1
+        assert per_phone == {"+8613800000001": 1, "+8613800000002": 1, "+8613800000010": 1}, (
+            per_phone
+        )
