@@ -7,11 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from cloud.devices_csv import read_devices_csv
+from cloud.registry.people_csv import read_shifts_csv, read_workers_csv
+from cloud.registry.shifts import shift_covers
 from gridalarm.brokers import Mosquitto, free_port
+from tests.standins.twilio_api import TwilioStandin
 from tests.support import Recorder, wait_until
 
 pytestmark = pytest.mark.integration
@@ -153,3 +158,96 @@ def test_demo_with_embedded_broker(tmp_path: Path) -> None:
     assert "gw-demo online" in result.stdout
     assert " seq 1 " in result.stdout
     assert "protocol: 3.1.1" in (tmp_path / "demo" / "gateway.yaml").read_text()
+
+
+def test_demo_sends_the_sms_to_the_grids_on_duty_worker_through_twilio(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """The issue's first acceptance: demo + TWILIO_* pointing at a local stand-in, then
+    `gridalarm sim trigger <a smoke detector> smoke`: within 2 s the stand-in gets the
+    Messages POST, the body names the device, To is an on-duty worker of that grid."""
+    with TwilioStandin() as twilio:
+        env = {
+            **os.environ,
+            "GRIDALARM_STATE_DIR": str(tmp_path / "state"),
+            "TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "TWILIO_FROM_NUMBER": "+15005550006",
+            "GRIDALARM_TWILIO_API_URL": twilio.url,
+        }
+        for var in ("TWILIO_REGION", "TWILIO_EDGE"):
+            env.pop(var, None)
+        log = tmp_path / "demo.log"
+        with log.open("w") as out:
+            demo = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gridalarm",
+                    "demo",
+                    "--broker",
+                    broker.url,
+                    "--plain",
+                    "--http",
+                    f"127.0.0.1:{free_port()}",
+                    "--state-dir",
+                    str(tmp_path / "demo"),
+                ],
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        try:
+            wait_until(
+                lambda: "dispatch to grid workers by SMS" in log.read_text(), 60, "the cloud"
+            )
+            listed = subprocess.run(
+                [sys.executable, "-m", "gridalarm", "sim", "list", "--json"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            )
+            smoke = next(d["id"] for d in json.loads(listed.stdout) if d["type"] == "smoke")
+            wait_until(lambda: f"data  {smoke}" in log.read_text(), 30, "the detector's first data")
+            subprocess.run(
+                [sys.executable, "-m", "gridalarm", "sim", "trigger", smoke, "smoke"],
+                cwd=tmp_path,
+                env=env,
+                check=True,
+                timeout=30,
+                capture_output=True,
+            )
+            t0 = time.monotonic()
+            wait_until(lambda: bool(twilio.messages), 10, "the Messages POST at the stand-in")
+            took = time.monotonic() - t0
+        finally:
+            demo.send_signal(signal.SIGINT)
+            demo.wait(30)
+    assert took < 2.0, f"trigger to SMS request took {took:.2f} s"
+    sms = twilio.messages[0]
+    assert smoke in sms["body"], sms["body"]
+    district = tmp_path / "demo" / "district"
+    grid = next(
+        d.grid
+        for d in read_devices_csv((district / "devices.csv").read_text(), "d")
+        if d.device == smoke
+    )
+    workers = {
+        w.phone: w for _line, w in read_workers_csv((district / "workers.csv").read_text(), "w")
+    }
+    shifts = read_shifts_csv((district / "shifts.csv").read_text(), "s")
+    now = time.time()
+    on_duty = {
+        w.id
+        for w in workers.values()
+        if w.role == "worker"
+        and any(sh.worker == w.id and shift_covers(sh, now) for _line, sh in shifts)
+    }
+    of_grid = {w for w in on_duty if grid in next(x for x in workers.values() if x.id == w).grids}
+    # a grid with nobody on shift now (night shifts cover a community) goes to the nearest on duty
+    expected = of_grid or on_duty
+    assert workers[sms["to"]].id in expected, (sms["to"], grid, sorted(expected))
