@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 YIELD_EVERY = 500  # messages handled before letting other tasks (the committer) run
 LOG_EVERY_S = 10.0  # a storm of one kind of garbage logs once per this, with a count
 SINK_FLUSH_S = 2.0
+URGENT = frozenset({"raise", "upgrade", "confirm"})  # checkpoint at once: people wait for these
 SAMPLE_EVERY = 4  # latency histograms observe one message in this many (and every transition)
 TOPIC_CACHE = 100_000  # how long a checkpoint waits for a healthy sink before going on
 
@@ -49,6 +50,7 @@ class Batch:
     changes: list[AlarmChange] = field(default_factory=list)
     messages: int = 0
     started: float = field(default_factory=time.monotonic)
+    urgent: bool = False  # holds a raise / upgrade: commit now, dispatch is waiting for it
 
 
 def to_change(t: Transition) -> AlarmChange:
@@ -135,7 +137,11 @@ class Ingest:
         batch = self._batch
         if not (batch.messages or batch.changes):
             return False
-        return batch.messages >= self._max or time.monotonic() - batch.started >= self._interval
+        return (
+            batch.urgent
+            or batch.messages >= self._max
+            or time.monotonic() - batch.started >= self._interval
+        )
 
     async def _drain(self) -> None:
         queue = self.ingress.queue
@@ -265,6 +271,8 @@ class Ingest:
         for c in changes:
             self.metrics.transitions.labels(c.kind).inc()
         self._batch.changes.extend(changes)
+        if any(c.kind in URGENT for c in changes):
+            self._batch.urgent = True
 
     # -- the committer task ----------------------------------------------------------------
     async def run_commits(self) -> None:
