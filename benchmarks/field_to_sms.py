@@ -26,18 +26,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cloud.app import cloud_worker  # noqa: E402
-from cloud.devices_csv import write_devices_csv  # noqa: E402
-from cloud.lifecycle import Outcome  # noqa: E402
-from cloud.store import list_alarms  # noqa: E402
-from edge.gateway import run_gateway  # noqa: E402
-from firmware_sim import SimulatorSet  # noqa: E402
-from gridalarm.brokers import free_port, mosquitto  # noqa: E402
-from rules import DeviceInfo  # noqa: E402
-from tests.integration.gateway_rig import rig_sim_config, write_gateway_config  # noqa: E402
-from tests.integration.test_cloud_pipeline import REGISTRY, cloud_config  # noqa: E402
-from tests.integration.test_dispatch import FROM, district  # noqa: E402
-from tests.standins.twilio_api import TwilioStandin  # noqa: E402
+from cloud.app import cloud_worker
+from cloud.devices_csv import write_devices_csv
+from cloud.lifecycle import Outcome
+from cloud.store import list_alarms
+from edge.gateway import run_gateway
+from firmware_sim import SimulatorSet
+from gridalarm.brokers import free_port, mosquitto
+from rules import DeviceInfo
+from tests.integration.gateway_rig import rig_sim_config, write_gateway_config
+from tests.integration.test_cloud_pipeline import REGISTRY, cloud_config
+from tests.integration.test_dispatch import FROM, district
+from tests.standins.twilio_api import TwilioStandin
 
 POLL_S = 0.2
 LOAD = [
@@ -162,7 +162,7 @@ async def resolve_open(cloud: object) -> None:
 
 def pct(xs: list[float], p: float) -> float:
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def main() -> None:
