@@ -11,7 +11,6 @@ what the last checkpoint already covered, so every message is processed exactly 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -119,19 +118,34 @@ class Ingest:
         metrics.count_from(lambda: self.counts)
         self._inflight: asyncio.Future[None] | None = None
         self._inflight_batch: Batch | None = None
+        self._room = asyncio.Event()  # set when the committer took a checkpoint off the queue
 
     # -- the handling task ----------------------------------------------------------------
     async def run(self) -> None:
         while True:
-            due = self._batch.started + self._interval - time.monotonic()
-            timeout = max(due, 0.0) if self._batch.messages else 1.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ingress.ready.wait(), timeout)
+            await self._wait()
             self.ingress.ready.clear()
             await self._drain()
             self._advance()
             if self._checkpoint_due():
-                await self._checkpoint()
+                self._checkpoint()
+
+    async def _wait(self) -> None:
+        """Until messages arrive, or a checkpoint falls due and the committer has room."""
+        waits = {asyncio.ensure_future(self.ingress.ready.wait())}
+        if self._commits.full():
+            # the committer is behind: never block handling on it, just wait for room too
+            self._room.clear()
+            waits.add(asyncio.ensure_future(self._room.wait()))
+            timeout = 1.0
+        else:
+            due = self._batch.started + self._interval - time.monotonic()
+            timeout = max(due, 0.0) if (self._batch.messages or self._batch.changes) else 1.0
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     def _checkpoint_due(self) -> bool:
         batch = self._batch
@@ -154,7 +168,7 @@ class Ingest:
             self._batch.messages += 1
             handled += 1
             if self._batch.messages >= self._max:
-                await self._checkpoint()
+                self._checkpoint()
             if handled % YIELD_EVERY == 0:
                 if points and self._sink is not None:
                     self._sink.submit(points)
@@ -169,10 +183,13 @@ class Ingest:
             self._record(self.engine.advance(now))
             self._next_advance = now + 1.0
 
-    async def _checkpoint(self) -> None:
+    def _checkpoint(self) -> None:
+        """Hand the batch to the committer; if it is behind, keep gathering into this batch
+        (the broker stops sending once its in-flight window is unacknowledged)."""
+        if self._commits.full():
+            return
         batch, self._batch = self._batch, Batch()
-        states = self._states()
-        await self._commits.put((batch, states))  # back-pressure: at most two commits waiting
+        self._commits.put_nowait((batch, self._states()))
 
     def _states(self) -> States:
         """The state a checkpoint stores: named snapshots, and the devices that changed."""
@@ -279,6 +296,7 @@ class Ingest:
         """Commit checkpoints in order; acknowledge their messages only afterwards."""
         while True:
             batch, states = await self._commits.get()
+            self._room.set()
             await self._commit(batch, states)
 
     async def _commit(self, batch: Batch, states: States) -> None:
