@@ -25,10 +25,19 @@ from cloud.dispatch.senders import ChannelSender
 from cloud.dispatch.targets import RegistryDispatcher
 from cloud.dispatch.texts import NotifyRenderer
 from cloud.lifecycle import AlarmDesk, load_config
-from cloud.notify import Channel, ConsoleChannel, LinkSigner, TwilioSettings, TwilioSms
+from cloud.notify import (
+    Channel,
+    ConsoleChannel,
+    LinkSigner,
+    TwilioSettings,
+    TwilioSms,
+    VapidSettings,
+    WebPush,
+)
 from cloud.registry import create_registry_tables, load_registry
 from cloud.web.adapter import LifecycleWorkerDesk
 from cloud.web.app import create_app
+from cloud.web.settings import WebSettings
 from rules import DeviceInfo, Engine
 
 logger = logging.getLogger(__name__)
@@ -46,13 +55,19 @@ class Dispatch:
     base_url: str
 
 
-def make_channels(console: Callable[[str], None] | None) -> dict[str, Channel]:
-    """SMS when TWILIO_* is set (GRIDALARM_TWILIO_API_URL for a compatible API), else none;
-    the console channel always (the demo's, and the last fallback)."""
+async def make_channels(
+    console: Callable[[str], None] | None, stack: contextlib.AsyncExitStack
+) -> dict[str, Channel]:
+    """SMS when TWILIO_* is set (GRIDALARM_TWILIO_API_URL for a compatible API); Web Push when
+    GRIDALARM_VAPID_PRIVATE_KEY is set; the console channel always (the demo's, the last
+    fallback)."""
     channels: dict[str, Channel] = {}
     twilio = TwilioSettings.from_env()
     if twilio is not None:
         channels["sms"] = TwilioSms(twilio)
+    vapid = VapidSettings.from_env()
+    if vapid is not None:
+        channels["push"] = await stack.enter_async_context(WebPush(vapid))
     channels["console"] = ConsoleChannel(console) if console is not None else ConsoleChannel()
     return channels
 
@@ -83,7 +98,8 @@ async def dispatch_service(
     await asyncio.to_thread(create_registry_tables, db)
     registry = await asyncio.to_thread(load_registry, db)
     index = WorkerIndex.build(registry)
-    channels = make_channels(console)
+    stack = contextlib.AsyncExitStack()
+    channels = await make_channels(console, stack)
     signer = LinkSigner(_link_secret(config))
     desk = AlarmDesk(
         database_url,
@@ -95,7 +111,7 @@ async def dispatch_service(
         ),
         close_rule_alarm=engine.close,
     )
-    async with desk:
+    async with stack, desk:
         for key in await desk.stale_engine_keys([a.key for a in engine.open_alarms()]):
             engine.close(key)
         twilio = TwilioSettings.from_env()
@@ -105,6 +121,7 @@ async def dispatch_service(
             twilio_auth_token=twilio.auth_token.get_secret_value() if twilio is not None else "",
             public_base_url=config.public_base_url,
             clock=time.time,
+            settings=WebSettings.from_env(),  # GRIDALARM_ADMIN_TOKEN, GRIDALARM_VAPID_*
         )
         host, port = config.http_listen.rsplit(":", 1)
         server = uvicorn.Server(

@@ -331,3 +331,14 @@ def export_device_locations_csv(db: Engine) -> str:
 def subscription(worker: Worker) -> dict[str, Any] | None:
     """A worker's Web Push subscription as a dict, or None."""
     return json.loads(worker.push_subscription) if worker.push_subscription else None
+
+
+def set_push_subscription(db: Engine, worker: str, subscription_json: str | None) -> bool:
+    """Store (None: clear) a worker's Web Push subscription JSON; False if no such worker."""
+    with db.begin() as conn:
+        done = conn.execute(
+            sa.update(t.workers)
+            .where(t.workers.c.id == worker)
+            .values(push_subscription=subscription_json)
+        ).rowcount
+    return bool(done)

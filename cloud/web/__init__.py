@@ -1,18 +1,31 @@
 """The worker's phone page and the Twilio SMS webhook (FastAPI, server-rendered).
 
-``create_app(desk, signer, twilio_auth_token=..., public_base_url=..., clock=...)``; the desk
+``create_app(desk, signer, twilio_auth_token=..., public_base_url=..., clock=...,
+settings=WebSettings.from_env())``; the desk
 is anything that satisfies ``WorkerDesk``; ``LifecycleWorkerDesk`` is the real one.
 """
 
 from cloud.web.adapter import LifecycleWorkerDesk
 from cloud.web.app import create_app
-from cloud.web.desk import AlarmPage, HistoryEntry, Place, WorkerDesk, WorkerInfo
+from cloud.web.desk import (
+    AlarmPage,
+    HistoryEntry,
+    Place,
+    RegistryDesk,
+    RegistryFile,
+    WorkerDesk,
+    WorkerInfo,
+)
+from cloud.web.settings import WebSettings
 
 __all__ = [
     "AlarmPage",
     "HistoryEntry",
     "LifecycleWorkerDesk",
     "Place",
+    "RegistryDesk",
+    "RegistryFile",
+    "WebSettings",
     "WorkerDesk",
     "WorkerInfo",
     "create_app",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,9 +20,24 @@ from cloud.lifecycle.model import OPEN_STATES
 from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms
 from cloud.registry import store as registry_store
 from cloud.registry import tables as registry
-from cloud.web.desk import AlarmPage, HistoryEntry, Place, WorkerInfo
+from cloud.web.desk import AlarmPage, HistoryEntry, Place, RegistryFile, WorkerInfo
 
 OPEN = [s.value for s in OPEN_STATES]
+
+_EXPORTS: dict[RegistryFile, Callable[[Engine], str]] = {
+    RegistryFile.COMMUNITIES: registry_store.export_communities_csv,
+    RegistryFile.GRIDS: registry_store.export_grids_geojson,
+    RegistryFile.WORKERS: registry_store.export_workers_csv,
+    RegistryFile.SHIFTS: registry_store.export_shifts_csv,
+    RegistryFile.DEVICE_LOCATIONS: registry_store.export_device_locations_csv,
+}
+_IMPORTS: dict[RegistryFile, Callable[[Engine, str, str], int]] = {
+    RegistryFile.COMMUNITIES: registry_store.import_communities_csv,
+    RegistryFile.GRIDS: registry_store.import_grids_geojson,
+    RegistryFile.WORKERS: registry_store.import_workers_csv,
+    RegistryFile.SHIFTS: registry_store.import_shifts_csv,
+    RegistryFile.DEVICE_LOCATIONS: registry_store.import_device_locations_csv,
+}
 
 
 class LifecycleWorkerDesk:
@@ -62,6 +78,17 @@ class LifecycleWorkerDesk:
     async def record_position(self, worker_id: str, lat: float, lon: float, ts: float) -> bool:
         return await asyncio.to_thread(
             registry_store.record_position, self._registry, worker_id, lat, lon, ts
+        )
+
+    async def export_registry(self, file: RegistryFile) -> str:
+        return await asyncio.to_thread(_EXPORTS[file], self._registry)
+
+    async def import_registry(self, file: RegistryFile, text: str) -> int:
+        return await asyncio.to_thread(_IMPORTS[file], self._registry, text, file.filename)
+
+    async def set_push_subscription(self, worker_id: str, subscription_json: str) -> bool:
+        return await asyncio.to_thread(
+            registry_store.set_push_subscription, self._registry, worker_id, subscription_json
         )
 
     # -- blocking parts, in a thread -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The web app: the worker's page, Twilio's SMS webhook and a health check.
+"""The web app: the worker's page (a PWA), Twilio's SMS webhook, the registry API, health.
 
 The lead's cloud lifespan owns the desk and its resources; this factory only builds routes.
 """
@@ -13,10 +13,11 @@ from fastapi.responses import HTMLResponse
 
 from cloud.notify import LinkSigner
 from cloud.web import page as worker_page
-from cloud.web import sms
-from cloud.web.desk import WorkerDesk
+from cloud.web import pwa, registry_api, sms
+from cloud.web.desk import RegistryDesk, WorkerDesk
 from cloud.web.render import environment
 from cloud.web.render import page as render_page
+from cloud.web.settings import WebSettings
 
 
 def create_app(
@@ -26,17 +27,29 @@ def create_app(
     twilio_auth_token: str,
     public_base_url: str,
     clock: Callable[[], float],
+    settings: WebSettings | None = None,
 ) -> FastAPI:
     """Routes over *desk*. *public_base_url* is what Twilio and the links use (e.g.
-    ``https://alarm.example.cn``); *clock* gives epoch seconds (token expiry, positions)."""
+    ``https://alarm.example.cn``); *clock* gives epoch seconds (token expiry, positions).
+
+    *settings* turn on the registry API (admin token) and the page's push button (VAPID
+    public key); both need a *desk* that is also a ``RegistryDesk``."""
     parts = urlsplit(public_base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"public_base_url {public_base_url!r} is not an http(s) URL")
+    settings = settings or WebSettings()
+    stores = isinstance(desk, RegistryDesk)
+    if settings.admin_token is not None and not stores:
+        raise ValueError("an admin token is set but the desk has no registry (RegistryDesk)")
     env = environment()
     app = FastAPI(title="gridalarm worker page", docs_url=None, redoc_url=None, openapi_url=None)
     origin = f"{parts.scheme}://{parts.netloc}"
-    app.include_router(worker_page.router(desk, signer, env, clock, origin))
+    push_key = settings.vapid_public_key if stores else None
+    app.include_router(worker_page.router(desk, signer, env, clock, origin, push_key=push_key))
+    app.include_router(pwa.router(desk, signer, env, clock, origin))
     app.include_router(sms.router(desk, twilio_auth_token, public_base_url))
+    if settings.admin_token is not None and isinstance(desk, RegistryDesk):
+        app.include_router(registry_api.router(desk, settings.admin_token))
 
     @app.exception_handler(worker_page.Refused)
     async def refused(_request: Request, exc: worker_page.Refused) -> HTMLResponse:

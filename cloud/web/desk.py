@@ -9,7 +9,8 @@ Actions raise ``cloud.lifecycle``'s ``UnknownAlarm`` and ``IllegalTransition``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from cloud.lifecycle import ActionResult, Outcome, State
 
@@ -105,4 +106,39 @@ class WorkerDesk(Protocol):
 
     async def record_position(self, worker_id: str, lat: float, lon: float, ts: float) -> bool:
         """Store the worker's position (feeds "nearest"); False if a newer one is stored."""
+        ...
+
+
+class RegistryFile(StrEnum):
+    """The registry's files, as ``gridalarm cloud import`` names them (without extension)."""
+
+    COMMUNITIES = "communities"
+    GRIDS = "grids"
+    WORKERS = "workers"
+    SHIFTS = "shifts"
+    DEVICE_LOCATIONS = "device_locations"
+
+    @property
+    def filename(self) -> str:
+        """The file's name in a district folder, e.g. ``grids.geojson``."""
+        return f"{self.value}.geojson" if self is RegistryFile.GRIDS else f"{self.value}.csv"
+
+
+@runtime_checkable
+class RegistryDesk(Protocol):
+    """The registry as the HTTP API and the push button see it (all async).
+
+    A desk that also satisfies this gets the registry API and ``POST /m/{token}/push``.
+    """
+
+    async def export_registry(self, file: RegistryFile) -> str:
+        """The file's text, exactly as ``gridalarm cloud`` exports it."""
+        ...
+
+    async def import_registry(self, file: RegistryFile, text: str) -> int:
+        """Import the file (rows with the same ids replaced); raises wire's ConfigError."""
+        ...
+
+    async def set_push_subscription(self, worker_id: str, subscription_json: str) -> bool:
+        """Store the worker's Web Push subscription; False if there is no such worker."""
         ...

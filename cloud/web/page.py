@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,12 +47,10 @@ class Refused(Exception):
         self.status, self.zh, self.en, self.locale = status, zh, en, locale
 
 
-def router(
-    desk: WorkerDesk, signer: LinkSigner, env: Environment, clock: Callable[[], float],
-    public_origin: str,
-) -> APIRouter:  # fmt: skip
-    """The page's routes over *desk*; tokens are checked with *signer* at *clock* time."""
-    r = APIRouter()
+def scope_checker(
+    desk: WorkerDesk, signer: LinkSigner, clock: Callable[[], float]
+) -> Callable[[Request, str], Awaitable[Scope]]:
+    """Verify a page token: its Scope, or Refused (410 expired, 403 forged, 404 unknown)."""
 
     async def scope(request: Request, token: str) -> Scope:
         accept = request.headers.get("accept-language")
@@ -68,19 +66,31 @@ def router(
         who = await desk.worker(worker_id)
         locale = pick_locale(who.locale if who else None, accept)
         if who is None or not alarm.isascii() or not alarm.isdigit():
-            raise Refused(404, *_UNKNOWN, locale)
+            raise Refused(404, *UNKNOWN_ALARM, locale)
         return Scope(worker_id, int(alarm), locale)
+
+    return scope
+
+
+def router(
+    desk: WorkerDesk, signer: LinkSigner, env: Environment, clock: Callable[[], float],
+    public_origin: str, *, push_key: str | None = None,
+) -> APIRouter:  # fmt: skip
+    """The page's routes over *desk*; tokens are checked with *signer* at *clock* time.
+    With *push_key* (VAPID public key) the page offers the "enable push" button."""
+    r = APIRouter()
+    scope = scope_checker(desk, signer, clock)
 
     async def show(token: str, s: Scope, status: int = 200, problem: str | None = None) -> Any:
         try:
             alarm = await desk.view(s.alarm_id)
         except UnknownAlarm as err:
-            raise Refused(404, *_UNKNOWN, s.locale) from err
+            raise Refused(404, *UNKNOWN_ALARM, s.locale) from err
         label = alarm.title_zh if s.locale == ZH else alarm.title_en
         nav = nav_links(alarm.place, label) if alarm.place else {}
         return page(
             env, "alarm.html", status, locale=s.locale, alarm=alarm, token=token, nav=nav,
-            problem=problem, note_max=NOTE_MAX,
+            problem=problem, note_max=NOTE_MAX, push_key=push_key,
         )  # fmt: skip
 
     @r.get("/m/{token}", response_class=HTMLResponse, name="alarm_page")
@@ -89,14 +99,14 @@ def router(
 
     @r.post("/m/{token}/action", response_class=HTMLResponse, name="alarm_action")
     async def alarm_action(request: Request, token: str) -> Any:
-        _same_origin(request, public_origin)
+        same_origin(request, public_origin)
         s = await scope(request, token)
         form = await read_form(request, allowed=("action", "outcome", "note"))
         action, outcome, note = _parse_action(form)
         try:
             await _act(desk, s, action, outcome, note)
         except UnknownAlarm as err:
-            raise Refused(404, *_UNKNOWN, s.locale) from err
+            raise Refused(404, *UNKNOWN_ALARM, s.locale) from err
         except IllegalTransition as err:
             logger.info("alarm %d: %s by %s refused: %s", s.alarm_id, action, s.worker_id, err)
             return await show(token, s, 409, problem=_why(err, s.locale))
@@ -105,14 +115,14 @@ def router(
 
     @r.post("/m/{token}/position", status_code=204, name="alarm_position")
     async def position(request: Request, token: str) -> Response:
-        _same_origin(request, public_origin)
+        same_origin(request, public_origin)
         s = await scope(request, token)
         form = await read_form(request, allowed=("lat", "lon", "accuracy"))
         lat, lon = _coordinate(form, "lat", 90.0), _coordinate(form, "lon", 180.0)
         try:
             await desk.view(s.alarm_id)  # a token for a vanished alarm is no credential
         except UnknownAlarm as err:
-            raise Refused(404, *_UNKNOWN, s.locale) from err
+            raise Refused(404, *UNKNOWN_ALARM, s.locale) from err
         # The server's clock, not the phone's: a wrong phone clock must not win "freshest".
         await desk.record_position(s.worker_id, lat, lon, clock())
         return Response(status_code=204)
@@ -163,7 +173,8 @@ def _coordinate(form: dict[str, str], key: str, bound: float) -> float:
     return value
 
 
-def _same_origin(request: Request, public_origin: str) -> None:
+def same_origin(request: Request, public_origin: str) -> None:
+    """Refuse (403) a request whose ``Origin`` is neither this server nor the public one."""
     origin = request.headers.get("origin")
     if origin is None:  # old browsers, curl: the token alone is the credential
         return
@@ -186,7 +197,7 @@ _FORGED = (
     ("链接无效", "此链接无法验证。请使用短信中的原始链接。"),
     ("Invalid link", "This link could not be verified. Use the link from your message as sent."),
 )
-_UNKNOWN = (
+UNKNOWN_ALARM = (
     ("找不到该报警", "此报警不存在或已被删除。"),
     ("Alarm not found", "This alarm does not exist or was removed."),
 )

@@ -88,6 +88,7 @@ def security_headers(nonce: str) -> dict[str, str]:
     csp = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
         f"script-src 'nonce-{nonce}'; connect-src 'self'; form-action 'self'; "
+        "manifest-src 'self'; worker-src 'self'; "
         "base-uri 'none'; frame-ancestors 'none'"
     )
     return {

@@ -66,7 +66,7 @@ def test_resolve_with_outcome_and_note_in_the_browser(base_url: str, desk: FakeD
         driver.find_element(By.ID, "note").send_keys("cover sensor loose")
         driver.find_element(By.ID, "btn-resolve").click()
         wait_until(
-            lambda: driver.find_element(By.ID, "state").get_attribute("data-state") == "resolved",
+            lambda: state_of(driver) == "resolved",
             10,
             "the page to show the alarm resolved",
         )
@@ -75,3 +75,14 @@ def test_resolve_with_outcome_and_note_in_the_browser(base_url: str, desk: FakeD
     assert (a.state, a.outcome, a.history[-1].note) == (
         State.RESOLVED, "device_fault", "cover sensor loose"
     )  # fmt: skip
+
+
+def state_of(driver: object) -> str | None:
+    """The page's alarm state; None while the form post navigates (the old element goes stale)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        return driver.find_element(By.ID, "state").get_attribute("data-state")  # type: ignore[attr-defined, no-any-return]
+    except (StaleElementReferenceException, NoSuchElementException):
+        return None
