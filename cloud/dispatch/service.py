@@ -116,7 +116,7 @@ async def dispatch_service(
             engine.close(key)
         twilio = TwilioSettings.from_env()
         app = create_app(
-            LifecycleWorkerDesk(desk, db),
+            LifecycleWorkerDesk(desk, db, on_position=index.update_position),
             signer,
             twilio_auth_token=twilio.auth_token.get_secret_value() if twilio is not None else "",
             public_base_url=config.public_base_url,

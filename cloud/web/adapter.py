@@ -43,9 +43,15 @@ _IMPORTS: dict[RegistryFile, Callable[[Engine, str, str], int]] = {
 class LifecycleWorkerDesk:
     """The worker's page and SMS replies over *desk* (lifecycle) and *registry_db*."""
 
-    def __init__(self, desk: AlarmDesk, registry_db: Engine) -> None:
+    def __init__(
+        self,
+        desk: AlarmDesk,
+        registry_db: Engine,
+        on_position: Callable[[str, float, float, float], None] | None = None,
+    ) -> None:
         self._desk = desk
         self._registry = registry_db
+        self._on_position = on_position  # the dispatcher's live index: "nearest" uses it at once
 
     async def worker(self, worker_id: str) -> WorkerInfo | None:
         return await asyncio.to_thread(self._worker, registry.workers.c.id == worker_id)
@@ -76,9 +82,12 @@ class LifecycleWorkerDesk:
         return await asyncio.to_thread(self._need_help, alarm_id, worker_id, note, channel)
 
     async def record_position(self, worker_id: str, lat: float, lon: float, ts: float) -> bool:
-        return await asyncio.to_thread(
+        stored = await asyncio.to_thread(
             registry_store.record_position, self._registry, worker_id, lat, lon, ts
         )
+        if stored and self._on_position is not None:
+            self._on_position(worker_id, lat, lon, ts)
+        return stored
 
     async def export_registry(self, file: RegistryFile) -> str:
         return await asyncio.to_thread(_EXPORTS[file], self._registry)
