@@ -162,6 +162,14 @@ class AlarmDesk:
         """A person closes the alarm with an outcome (and the rule engine's alarm with it)."""
         return await self._act(self.lifecycle.resolve, alarm_id, actor, outcome, channel, note)
 
+    async def need_help(
+        self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None
+    ) -> ActionResult:
+        """A worker asks for help: the escalation's next step runs at once."""
+        result = await self._act(self.lifecycle.need_help, alarm_id, actor, channel, note)
+        self.outbox.kick()
+        return result
+
     async def _act(self, fn: Callable[..., Action], *args: Any) -> ActionResult:
         action = await asyncio.to_thread(fn, *args)
         if action.cancel:

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from cloud.lifecycle import machine
 from cloud.lifecycle.audit import Event, append
-from cloud.lifecycle.errors import UnknownAlarm
+from cloud.lifecycle.errors import IllegalTransition, UnknownAlarm
 from cloud.lifecycle.model import OPEN_STATES, ActionResult, Outcome, State
 from cloud.lifecycle.outbox import cancel_for
-from cloud.lifecycle.steps import StepContext, Timer, rearm, run_step
+from cloud.lifecycle.steps import StepContext, Timer, climb, rearm, run_step
 from cloud.lifecycle.tables import lifecycle_alarms
 from cloud.store import AlarmChange, alarm_events, alarms
 
@@ -238,6 +238,34 @@ class Lifecycle:
         self._event(
             conn, row, "resolved", actor, now=now, channel=channel, note=note, outcome=outcome.value
         )
+
+    def need_help(
+        self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None
+    ) -> Action:
+        """A worker asks for help: the chain's next step runs now (the alarm stays open)."""
+        now = self.clock()
+        with self.db.begin() as conn:
+            row = self._row(conn, alarm_id)
+            if row.state == State.RESOLVED:
+                raise IllegalTransition(
+                    alarm_id, State(row.state), "ask for help", "it is resolved"
+                )
+            detail = {"from": row.state, "channel": channel, "note": note}
+            timer = climb(
+                conn,
+                self.config,
+                row,
+                now,
+                Event(alarm_id, row.key, row.severity, "need_help", actor, now, detail),
+            )
+        cancel = (Timer("ack_timeout", alarm_id, row.next_seq, now).job_id,)
+        result = ActionResult(
+            alarm_id,
+            State.ESCALATED if timer else State(row.state),
+            True,
+            "help requested: the next step runs now",
+        )
+        return Action(result, timers=(timer,) if timer else (), cancel=cancel)
 
     def _row(self, conn: Connection, alarm_id: int) -> Any:
         row = conn.execute(sa.select(L).where(L.c.alarm_id == alarm_id)).first()

@@ -8,8 +8,10 @@ or finds ``next_seq`` moved on, and does nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -108,20 +110,34 @@ def rearm(
     ).first()
     if row is None or row.state != State.ACKNOWLEDGED or row.next_seq != token:
         return None
+    detail = {"acknowledged_by": row.acknowledged_by, "from": row.state}
+    return climb(
+        conn,
+        config,
+        row,
+        now,
+        Event(alarm_id, row.key, row.severity, "ack_timeout", ACTOR, now, detail),
+    )
+
+
+def climb(
+    conn: Connection, config: LifecycleConfig, row: Any, now: float, event: Event
+) -> Timer | None:
+    """Run the chain's next step now (ack timeout, or a worker asking for help); audit *event*."""
     steps = config.policies[row.policy].steps
     if not steps:
+        append(conn, [event])
         return None
     last = conn.execute(
         sa.select(sa.func.max(escalation_steps.c.step_index)).where(
-            escalation_steps.c.alarm_id == alarm_id
+            escalation_steps.c.alarm_id == row.alarm_id
         )
     ).scalar()
     index = min((last if last is not None else -1) + 1, len(steps) - 1)
     conn.execute(
         sa.update(lifecycle_alarms)
-        .where(lifecycle_alarms.c.alarm_id == alarm_id)
+        .where(lifecycle_alarms.c.alarm_id == row.alarm_id)
         .values(state=State.ESCALATED, on_site_due_at=None, next_index=index, next_due_at=now)
     )
-    detail = {"acknowledged_by": row.acknowledged_by, "next_step": index, "from": row.state}
-    append(conn, [Event(alarm_id, row.key, row.severity, "ack_timeout", ACTOR, now, detail)])
-    return Timer("step", alarm_id, token, now)
+    append(conn, [dataclasses.replace(event, detail={**event.detail, "next_step": index})])
+    return Timer("step", row.alarm_id, row.next_seq, now)

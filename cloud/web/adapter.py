@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cloud.lifecycle import ActionResult, AlarmDesk, Outcome, State
-from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.model import OPEN_STATES
 from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms
 from cloud.registry import store as registry_store
@@ -79,7 +78,7 @@ class LifecycleWorkerDesk:
     async def need_help(
         self, alarm_id: int, worker_id: str, note: str | None, channel: str
     ) -> ActionResult:
-        return await asyncio.to_thread(self._need_help, alarm_id, worker_id, note, channel)
+        return await self._desk.need_help(alarm_id, worker_id, channel, note)
 
     async def record_position(self, worker_id: str, lat: float, lon: float, ts: float) -> bool:
         stored = await asyncio.to_thread(
@@ -140,17 +139,6 @@ class LifecycleWorkerDesk:
         if r is None:
             return None
         return Place(r.lat, r.lon, r.address, r.building, r.floor, r.owner, r.owner_phone)
-
-    def _need_help(
-        self, alarm_id: int, worker_id: str, note: str | None, channel: str
-    ) -> ActionResult:
-        row = self._desk.lifecycle.state(alarm_id)  # UnknownAlarm
-        now = self._desk.lifecycle.clock()
-        detail = {"from": row["state"], "channel": channel, "note": note}
-        event = Event(alarm_id, row["key"], row["severity"], "need_help", worker_id, now, detail)
-        with self._desk.db.begin() as conn:
-            append(conn, [event])
-        return ActionResult(alarm_id, State(row["state"]), False, "help requested")
 
 
 def _entry(e: dict[str, Any]) -> HistoryEntry:

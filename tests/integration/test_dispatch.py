@@ -106,7 +106,11 @@ def district(directory: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def loop_rig(
-    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, twilio: TwilioStandin
+    broker: Mosquitto,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    twilio: TwilioStandin,
+    lifecycle: str = LIFECYCLE,
 ) -> AsyncIterator[tuple[SimulatorSet, Cloud, str]]:
     for var in ("TWILIO_REGION", "TWILIO_EDGE"):
         monkeypatch.delenv(var, raising=False)
@@ -118,6 +122,7 @@ async def loop_rig(
     work = tmp_path / "cloud"
     work.mkdir()
     reg = district(work)
+    (work / "lifecycle.yaml").write_text(lifecycle, encoding="utf-8")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = cloud_config(
@@ -343,3 +348,19 @@ async def test_kill9_during_an_escalation_wait_does_each_step_exactly_once(
         assert per_phone == {"+8613800000001": 1, "+8613800000002": 1, "+8613800000010": 1}, (
             per_phone
         )
+
+
+async def test_reply_3_asks_for_help_and_the_next_step_runs_at_once(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = LIFECYCLE.replace("wait_s: 3,", "wait_s: 600,")  # no timed step within this test
+    with TwilioStandin() as twilio:
+        async with loop_rig(broker, tmp_path, monkeypatch, twilio, slow) as (sims, cloud, base):
+            sims.device("smk-0001").trigger("smoke")
+            await until(lambda: sms_to(twilio, "+8613800000001"), 10, "the first SMS")
+            answer = await reply_sms(base, twilio, "+8613800000001", "3")
+            assert answer.status_code == 200 and "<Message>" in answer.text
+            await until(
+                lambda: sms_to(twilio, "+8613800000002"), 10, "help: the next worker notified"
+            )
+            assert events(cloud, "need_help"), "the request for help is in the audit log"
