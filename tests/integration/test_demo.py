@@ -100,9 +100,9 @@ def test_demo_with_given_broker_then_sim_trigger(broker: Mosquitto, tmp_path: Pa
     assert not (tmp_path / "state" / "sim.json").exists(), "the state file is removed on exit"
 
 
-def test_demo_starts_its_own_mosquitto(tmp_path: Path, broker: Mosquitto) -> None:
-    # `broker` only proves mosquitto is installed (and fails under CI when it is not)
-    result = subprocess.run(
+def run_demo_for(tmp_path: Path, seconds: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`gridalarm demo --plain --duration S` in *tmp_path*; return what it printed."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -112,9 +112,10 @@ def test_demo_starts_its_own_mosquitto(tmp_path: Path, broker: Mosquitto) -> Non
             f"127.0.0.1:{free_port()}",
             "--plain",
             "--duration",
-            "6",
+            str(seconds),
             "--state-dir",
             str(tmp_path / "demo"),
+            *extra,
         ],
         cwd=tmp_path,
         capture_output=True,
@@ -123,6 +124,11 @@ def test_demo_starts_its_own_mosquitto(tmp_path: Path, broker: Mosquitto) -> Non
         check=False,
         env={**os.environ, "GRIDALARM_STATE_DIR": str(tmp_path / "state")},
     )
+
+
+def test_demo_starts_its_own_mosquitto(tmp_path: Path, broker: Mosquitto) -> None:
+    # `broker` only proves mosquitto is installed (and fails under CI when it is not)
+    result = run_demo_for(tmp_path, 6)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "(mosquitto)" in result.stdout
     assert "gw-demo online" in result.stdout
@@ -131,28 +137,7 @@ def test_demo_starts_its_own_mosquitto(tmp_path: Path, broker: Mosquitto) -> Non
 
 def test_demo_with_embedded_broker(tmp_path: Path) -> None:
     """What a newcomer without mosquitto gets: amqtt, and a gateway speaking MQTT 3.1.1 to it."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gridalarm",
-            "demo",
-            "--http",
-            f"127.0.0.1:{free_port()}",
-            "--plain",
-            "--duration",
-            "8",
-            "--embedded-broker",
-            "--state-dir",
-            str(tmp_path / "demo"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "GRIDALARM_STATE_DIR": str(tmp_path / "state")},
-    )
+    result = run_demo_for(tmp_path, 8, "--embedded-broker")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "(amqtt)" in result.stdout
     assert "gw-demo online" in result.stdout
