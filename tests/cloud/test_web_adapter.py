@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -65,28 +66,38 @@ def seed_registry(url: str) -> sa.Engine:
     return db
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def notified_alarm(
+    tmp_path: Path, instance: str
+) -> AsyncIterator[tuple[AlarmDesk, sa.Engine, str, int]]:
+    """A real lifecycle desk over a seeded registry with one notified alarm:
+    (desk, registry engine, database URL, alarm id)."""
     url = f"sqlite:///{tmp_path / 'cloud.db'}"
     reg = seed_registry(url)
     c = change("smk-42/smoke-fire", severity="warning")
     commit(url, [c])
     async with AlarmDesk(
         url, config(), dispatcher=RankedDispatcher(["w1"]), sender=RecordingSender(),
-        instance=f"web-{tmp_path.name}",
+        instance=f"{instance}-{tmp_path.name}",
     ) as desk:  # fmt: skip
         desk.on_changes([c])
         found = await until(
             lambda: rows(url, sa.select(lifecycle_alarms.c.alarm_id)), 5, "the alarm notified"
         )
+        yield desk, reg, url, int(found[0][0])
+    reg.dispose()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with notified_alarm(tmp_path, "web") as (desk, reg, url, alarm_id):
         app = create_app(
             LifecycleWorkerDesk(desk, reg), signer(), twilio_auth_token=TWILIO_TOKEN,
             public_base_url=PUBLIC, clock=time.time,
         )  # fmt: skip
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as client:
-            yield World(desk, url, int(found[0][0]), client)
-    reg.dispose()
+            yield World(desk, url, alarm_id, client)
 
 
 def state(w: World) -> State:

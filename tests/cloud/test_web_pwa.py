@@ -22,24 +22,15 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from cloud.lifecycle import AlarmDesk
-from cloud.lifecycle.tables import lifecycle_alarms
 from cloud.notify.webpush import generate_vapid_keys
 from cloud.registry import load_registry
 from cloud.registry.store import set_push_subscription, subscription
 from cloud.web import LifecycleWorkerDesk, create_app
 from cloud.web.settings import WebSettings, public_key_of
 from tests.browser import PNG_MAGIC, chromium
-from tests.cloud.test_lifecycle_fixtures import (
-    RankedDispatcher,
-    RecordingSender,
-    change,
-    commit,
-    config,
-    rows,
-)
-from tests.cloud.test_web_adapter import seed_registry
+from tests.cloud.test_web_adapter import notified_alarm, seed_registry
 from tests.cloud.test_web_support import TWILIO_TOKEN, serve, signer
-from tests.support import until, wait_until
+from tests.support import wait_until
 
 PUBLIC = "https://alarm.example.cn"
 KEYS = generate_vapid_keys()
@@ -79,24 +70,10 @@ def app_for(desk: AlarmDesk, db: sa.Engine, settings: WebSettings | None) -> Fas
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    url = f"sqlite:///{tmp_path / 'cloud.db'}"
-    db = seed_registry(url)
-    c = change("smk-42/smoke-fire", severity="warning")
-    commit(url, [c])
-    async with AlarmDesk(
-        url, config(), dispatcher=RankedDispatcher(["w1"]), sender=RecordingSender(),
-        instance=f"pwa-{tmp_path.name}",
-    ) as desk:  # fmt: skip
-        desk.on_changes([c])
-        found = await until(
-            lambda: rows(url, sa.select(lifecycle_alarms.c.alarm_id)), 5, "the alarm notified"
-        )
-        w = World(
-            db, int(found[0][0]), app_for(desk, db, WebSettings(vapid_public_key=KEYS.public_key))
-        )
+    async with notified_alarm(tmp_path, "pwa") as (desk, db, _url, alarm_id):
+        w = World(db, alarm_id, app_for(desk, db, WebSettings(vapid_public_key=KEYS.public_key)))
         async with w.client:
             yield w
-    db.dispose()
 
 
 async def test_manifest_names_the_app_and_its_icons_are_served(world: World) -> None:
