@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from firmware_sim.ascii_proto import MAX_LINE, ok_reply, parse_request, read_reply
-from firmware_sim.bus import Bus, Transport
-from firmware_sim.clock import Clock
+from firmware_sim.bus import Transport
 from firmware_sim.device import Fault
-from firmware_sim.line import LineTiming, PacedLine
-from firmware_sim.pty_port import PtyPort
+from firmware_sim.pty_bus import PtyBus
 
 
-class AsciiBus(Bus):
+class AsciiBus(PtyBus):
     """An RS485 line of smoke detectors speaking ``@AAARD``.
 
     The protocol has no error reply, so faults ``silent`` and ``exception`` both mean no answer;
@@ -18,29 +16,6 @@ class AsciiBus(Bus):
     """
 
     transport = Transport.ASCII
-
-    def __init__(self, name: str, clock: Clock, timing: LineTiming | None = None) -> None:
-        super().__init__(name, clock)
-        self.timing = timing or LineTiming()
-        self._port = PtyPort(name, self._feed)
-        self._line: PacedLine | None = None
-        self._buffer = bytearray()
-
-    @property
-    def address(self) -> str:
-        """The pty slave path."""
-        return self._port.path
-
-    async def start(self) -> None:
-        """Open the pty and serve."""
-        self._line = PacedLine(self.timing, self._respond, self._port.write)
-        self._port.open()
-        self._spawn(self._line.run())
-
-    async def aclose(self) -> None:
-        """Stop and close the pty."""
-        await super().aclose()
-        self._port.close()
 
     def _feed(self, data: bytes) -> None:
         self._buffer += data

@@ -4,46 +4,30 @@ from __future__ import annotations
 
 import asyncio
 
-from firmware_sim.bus import Bus, Transport
+from firmware_sim.bus import Transport
 from firmware_sim.clock import Clock
 from firmware_sim.crc import crc_ok, with_crc
-from firmware_sim.line import LineTiming, PacedLine
+from firmware_sim.line import LineTiming
 from firmware_sim.pdu import answer, rtu_request_length
-from firmware_sim.pty_port import PtyPort
+from firmware_sim.pty_bus import PtyBus
 
 MIN_SILENCE_S = 0.005  # scheduler jitter floor for declaring a junk frame finished
 
 
-class RtuBus(Bus):
+class RtuBus(PtyBus):
     """An RS485 line speaking Modbus RTU; clients open :attr:`address` with pyserial."""
 
     transport = Transport.RTU
 
     def __init__(self, name: str, clock: Clock, timing: LineTiming | None = None) -> None:
-        super().__init__(name, clock)
-        self.timing = timing or LineTiming()
-        self._port = PtyPort(name, self._feed)
-        self._line: PacedLine | None = None
-        self._buffer = bytearray()
+        super().__init__(name, clock, timing)
         self._silence: asyncio.TimerHandle | None = None
-
-    @property
-    def address(self) -> str:
-        """The pty slave path."""
-        return self._port.path
-
-    async def start(self) -> None:
-        """Open the pty and serve."""
-        self._line = PacedLine(self.timing, self._respond, self._port.write)
-        self._port.open()
-        self._spawn(self._line.run())
 
     async def aclose(self) -> None:
         """Stop and close the pty."""
         if self._silence is not None:
             self._silence.cancel()
         await super().aclose()
-        self._port.close()
 
     def _feed(self, data: bytes) -> None:
         self._buffer += data
