@@ -22,10 +22,11 @@ from tests.support import Recorder, wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_demo_with_given_broker_then_sim_trigger(broker: Mosquitto, tmp_path: Path) -> None:
-    recorder = Recorder(broker.port, "ga/v1/#", client_id="demo-watcher")
+def start_demo(
+    tmp_path: Path, broker_url: str, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`gridalarm demo --broker URL --plain` in the background; (process, its log file)."""
     log = tmp_path / "demo.log"
-    env = {**os.environ, "GRIDALARM_STATE_DIR": str(tmp_path / "state")}
     with log.open("w") as out:
         demo = subprocess.Popen(
             [
@@ -36,7 +37,7 @@ def test_demo_with_given_broker_then_sim_trigger(broker: Mosquitto, tmp_path: Pa
                 "--http",
                 f"127.0.0.1:{free_port()}",
                 "--broker",
-                broker.url,
+                broker_url,
                 "--plain",
                 "--state-dir",
                 str(tmp_path / "demo"),
@@ -46,17 +47,29 @@ def test_demo_with_given_broker_then_sim_trigger(broker: Mosquitto, tmp_path: Pa
             stderr=subprocess.STDOUT,
             env=env,
         )
+    return demo, log
+
+
+def sim_cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`gridalarm sim ARGS` beside a running demo (same folder, same state dir)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gridalarm", "sim", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+
+
+def test_demo_with_given_broker_then_sim_trigger(broker: Mosquitto, tmp_path: Path) -> None:
+    recorder = Recorder(broker.port, "ga/v1/#", client_id="demo-watcher")
+    env = {**os.environ, "GRIDALARM_STATE_DIR": str(tmp_path / "state")}
+    demo, log = start_demo(tmp_path, broker.url, env)
     try:
         wait_until((tmp_path / "state" / "sim.json").exists, 30, "the simulators' state file")
-        listed = subprocess.run(
-            [sys.executable, "-m", "gridalarm", "sim", "list", "--json"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
+        listed = sim_cli(tmp_path, env, "list", "--json")
         devices = json.loads(listed.stdout)
         smoke = next(d["id"] for d in devices if d["type"] == "smoke")
         wait_until(
@@ -64,14 +77,7 @@ def test_demo_with_given_broker_then_sim_trigger(broker: Mosquitto, tmp_path: Pa
             30,
             "the gateway to publish the smoke detector's data",
         )
-        subprocess.run(
-            [sys.executable, "-m", "gridalarm", "sim", "trigger", smoke, "smoke"],
-            cwd=tmp_path,
-            env=env,
-            check=True,
-            timeout=30,
-            capture_output=True,
-        )
+        sim_cli(tmp_path, env, "trigger", smoke, "smoke")
 
         def alarm() -> bool:
             for topic, payload, _ in recorder.snapshot():
@@ -162,50 +168,15 @@ def test_demo_sends_the_sms_to_the_grids_on_duty_worker_through_twilio(
         }
         for var in ("TWILIO_REGION", "TWILIO_EDGE"):
             env.pop(var, None)
-        log = tmp_path / "demo.log"
-        with log.open("w") as out:
-            demo = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gridalarm",
-                    "demo",
-                    "--broker",
-                    broker.url,
-                    "--plain",
-                    "--http",
-                    f"127.0.0.1:{free_port()}",
-                    "--state-dir",
-                    str(tmp_path / "demo"),
-                ],
-                cwd=tmp_path,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+        demo, log = start_demo(tmp_path, broker.url, env)
         try:
             wait_until(
                 lambda: "dispatch to grid workers by SMS" in log.read_text(), 60, "the cloud"
             )
-            listed = subprocess.run(
-                [sys.executable, "-m", "gridalarm", "sim", "list", "--json"],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=True,
-            )
+            listed = sim_cli(tmp_path, env, "list", "--json")
             smoke = next(d["id"] for d in json.loads(listed.stdout) if d["type"] == "smoke")
             wait_until(lambda: f"data  {smoke}" in log.read_text(), 30, "the detector's first data")
-            subprocess.run(
-                [sys.executable, "-m", "gridalarm", "sim", "trigger", smoke, "smoke"],
-                cwd=tmp_path,
-                env=env,
-                check=True,
-                timeout=30,
-                capture_output=True,
-            )
+            sim_cli(tmp_path, env, "trigger", smoke, "smoke")
             t0 = time.monotonic()
             wait_until(lambda: bool(twilio.messages), 10, "the Messages POST at the stand-in")
             took = time.monotonic() - t0
