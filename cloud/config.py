@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from wire.yamlconf import ConfigError, ConfigIssue, load_model
+from wire.yamlconf import load_model, unreadable
 
 
 class _Model(BaseModel):
@@ -129,9 +129,7 @@ def load_cloud_config(path: Path) -> CloudConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError(
-            [ConfigIssue(str(path), None, "", f"cannot read: {err.strerror}")]
-        ) from err
+        raise unreadable(str(path), err) from err
     config = load_model(CloudConfig, text, str(path))
     return resolve(config, path.parent)
 

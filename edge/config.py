@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from wire.yamlconf import ConfigError, ConfigIssue, parse_yaml, validate
+from wire.yamlconf import parse_yaml, unreadable, validate
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 
@@ -142,9 +142,7 @@ def read_gateway_config(path: Path) -> tuple[GatewayConfig, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError(
-            [ConfigIssue(str(path), None, "", f"cannot read: {err.strerror}")]
-        ) from err
+        raise unreadable(str(path), err) from err
     data = parse_yaml(text, str(path))
     config = validate(GatewayConfig, data, str(path))
     base = path.parent

@@ -29,7 +29,7 @@ from edge.decode import (
     register_fetch,
 )
 from edge.errors import EdgeError
-from wire.yamlconf import ConfigError, ConfigIssue, line_of, parse_yaml, validate
+from wire.yamlconf import ConfigError, ConfigIssue, line_of, parse_yaml, unreadable, validate
 
 __all__ = [
     "DType",
@@ -366,9 +366,7 @@ def load_profile_file(path: Path) -> Profile:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError(
-            [ConfigIssue(str(path), None, "", f"cannot read: {err.strerror}")]
-        ) from err
+        raise unreadable(str(path), err) from err
     data = parse_yaml(text, str(path))
     try:
         return validate(Profile, data, str(path))

@@ -39,6 +39,11 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(i) for i in issues))
 
 
+def unreadable(filename: str, err: OSError) -> ConfigError:
+    """The error for a config file that cannot be read (the caller did the I/O)."""
+    return ConfigError([ConfigIssue(filename, None, "", f"cannot read: {err.strerror}")])
+
+
 class _LineLoader(yaml.SafeLoader):
     """SafeLoader that remembers the line of every mapping key and sequence item."""
 
