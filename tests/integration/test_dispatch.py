@@ -104,6 +104,17 @@ def district(directory: Path) -> Path:
     return reg
 
 
+def twilio_env(monkeypatch: pytest.MonkeyPatch, twilio: TwilioStandin) -> None:
+    """Point the real twilio client (through the cloud's env settings) at the stand-in."""
+    for var in ("TWILIO_REGION", "TWILIO_EDGE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", twilio.account_sid)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.auth_token)
+    monkeypatch.setenv("TWILIO_FROM_NUMBER", FROM)
+    monkeypatch.setenv("GRIDALARM_TWILIO_API_URL", twilio.url)
+    monkeypatch.setenv("GRIDALARM_LINK_SECRET", "s" * 32)
+
+
 @contextlib.asynccontextmanager
 async def loop_rig(
     broker: Mosquitto,
@@ -112,13 +123,7 @@ async def loop_rig(
     twilio: TwilioStandin,
     lifecycle: str = LIFECYCLE,
 ) -> AsyncIterator[tuple[SimulatorSet, Cloud, str]]:
-    for var in ("TWILIO_REGION", "TWILIO_EDGE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", twilio.account_sid)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.auth_token)
-    monkeypatch.setenv("TWILIO_FROM_NUMBER", FROM)
-    monkeypatch.setenv("GRIDALARM_TWILIO_API_URL", twilio.url)
-    monkeypatch.setenv("GRIDALARM_LINK_SECRET", "s" * 32)
+    twilio_env(monkeypatch, twilio)
     work = tmp_path / "cloud"
     work.mkdir()
     reg = district(work)
@@ -283,13 +288,7 @@ async def test_kill9_during_an_escalation_wait_does_each_step_exactly_once(
     broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with TwilioStandin() as twilio:
-        for var in ("TWILIO_REGION", "TWILIO_EDGE"):
-            monkeypatch.delenv(var, raising=False)
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", twilio.account_sid)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.auth_token)
-        monkeypatch.setenv("TWILIO_FROM_NUMBER", FROM)
-        monkeypatch.setenv("GRIDALARM_TWILIO_API_URL", twilio.url)
-        monkeypatch.setenv("GRIDALARM_LINK_SECRET", "s" * 32)
+        twilio_env(monkeypatch, twilio)
         cloud = CloudProcess(tmp_path / "cloud")
         cloud.dir.mkdir()
         reg = district(cloud.dir)
