@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from wire import MAX_OUTBOX_MESSAGES
 from wire.yamlconf import parse_yaml, unreadable, validate
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
@@ -104,7 +105,12 @@ class OutboxConfig(_Model):
     """The durable store-and-forward queue."""
 
     path: Path = Field(Path("var/outbox.sqlite"), description="SQLite file of the outbox.")
-    max_messages: int = Field(1_000_000, description="Bound on queued messages.", ge=100)
+    max_messages: int = Field(
+        1_000_000,
+        description="Bound on queued messages (at most the wire contract's MAX_OUTBOX_MESSAGES).",
+        ge=100,
+        le=MAX_OUTBOX_MESSAGES,
+    )
     policy: DropPolicy = Field(
         DropPolicy.DROP_OLDEST_TELEMETRY,
         description=(

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from wire import MAX_DROP_RANGES
+
 logger = logging.getLogger(__name__)
 
 PRIO_EVENT = 0  # events and drop records: drained first, never dropped
@@ -107,8 +109,9 @@ class Outbox:
             try:
                 dropped = self._make_room(len(items))
                 seqs, rows = self._number(items)
-                if dropped:
-                    topic, payload = self._drop_record(self._last_seq + 1, dropped)
+                for start in range(0, len(dropped), MAX_DROP_RANGES):
+                    part = dropped[start : start + MAX_DROP_RANGES]
+                    topic, payload = self._drop_record(self._last_seq + 1, part)
                     self._last_seq += 1
                     rows.append((self._last_seq, PRIO_EVENT, topic, payload))
                 self._db.executemany("INSERT INTO outbox VALUES (?, ?, ?, ?)", rows)

@@ -2,6 +2,8 @@
 
 from wire.errors import WireError
 from wire.messages import (
+    MAX_DROP_RANGES,
+    MAX_OUTBOX_MESSAGES,
     SCHEMA_VERSION,
     Command,
     CommandReply,
@@ -20,6 +22,8 @@ from wire.messages import (
 from wire.topics import TOPIC_PREFIX, Topic, TopicKind, parse_topic
 
 __all__ = [
+    "MAX_DROP_RANGES",
+    "MAX_OUTBOX_MESSAGES",
     "SCHEMA_VERSION",
     "TOPIC_PREFIX",
     "Command",

@@ -20,6 +20,12 @@ from wire.topics import Topic, TopicKind, parse_topic
 SCHEMA_VERSION = 1
 _T = TypeVar("_T")
 MAX_PAYLOAD_BYTES = 64 * 1024
+# The most messages a gateway's outbox may hold (edge's ``outbox.max_messages`` is capped by
+# it). A drop record names numbers that were in the outbox, so it never names more than this.
+MAX_OUTBOX_MESSAGES = 10_000_000
+# The most ranges one drop record may carry; the outbox splits a larger drop into several
+# records. 1,000 ranges of 19-digit numbers encode to ~42 KB, inside MAX_PAYLOAD_BYTES.
+MAX_DROP_RANGES = 1_000
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 Seq = Annotated[int, msgspec.Meta(ge=1)]
@@ -76,6 +82,9 @@ class DropRecord(_Base, frozen=True, forbid_unknown_fields=True, tag_field="t", 
     """Sequence numbers the gateway dropped under its outbox policy (telemetry only).
 
     A consumer that finds a gap covered by a drop record knows it is policy, not loss.
+    ``ranges``: at most MAX_DROP_RANGES inclusive pairs, ascending and disjoint, each
+    ``1 <= first <= last < seq``, naming at most MAX_OUTBOX_MESSAGES numbers in all
+    (:func:`check_drop_record`; decoding refuses anything else).
     """
 
     gw: Id
@@ -91,6 +100,33 @@ class DropRecord(_Base, frozen=True, forbid_unknown_fields=True, tag_field="t", 
 
 
 SequencedMessage = DataMessage | EventMessage | DropRecord
+
+
+def check_drop_record(record: DropRecord) -> None:
+    """Refuse ranges no gateway's outbox can have dropped (WireError reason ``drop_ranges``).
+
+    The bounds keep a consumer's work per record small: it handles ranges, never numbers.
+    """
+    ranges = record.ranges
+    if len(ranges) > MAX_DROP_RANGES:
+        raise WireError(
+            f"drop record with {len(ranges)} ranges exceeds {MAX_DROP_RANGES}", "drop_ranges"
+        )
+    previous = 0
+    for i, (first, last) in enumerate(ranges):
+        if not previous < first <= last < record.seq:
+            raise WireError(
+                f"drop record range {i} [{first}, {last}] is not ascending, disjoint and"
+                f" within 1..{record.seq - 1} (below the record's own seq)",
+                "drop_ranges",
+            )
+        previous = last
+    count = record.dropped_count()
+    if count > MAX_OUTBOX_MESSAGES:
+        raise WireError(
+            f"drop record names {count} numbers, more than an outbox holds ({MAX_OUTBOX_MESSAGES})",
+            "drop_ranges",
+        )
 
 
 class GatewayStatus(_Base, frozen=True, forbid_unknown_fields=True):
@@ -180,6 +216,8 @@ def decode_sequenced(topic: str | Topic, payload: bytes) -> SequencedMessage:
         raise WireError(
             f"payload device {message.dev!r} differs from topic device {t.device!r}", "spoofed"
         )
+    if isinstance(message, DropRecord):
+        check_drop_record(message)
     return message
 
 

@@ -125,6 +125,10 @@ def test_shared_schemas_match_the_code() -> None:
         name_meta.min_length,
         name_meta.max_length,
     )
+    ranges = schemas["DropRecord"]["properties"]["ranges"]
+    assert ranges["maxItems"] == messages.MAX_DROP_RANGES
+    assert f"{messages.MAX_DROP_RANGES:,}" in ranges["description"]
+    assert f"{messages.MAX_OUTBOX_MESSAGES:,}" in ranges["description"]
     commands = schemas["Command"]["properties"]["cmd"]["enum"]
     assert commands == list(typing.get_args(messages.CommandName))
     state = typing.get_type_hints(GatewayStatus)["state"]

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import pytest
 
+from edge.config import read_gateway_config
 from edge.emitter import drop_record
 from edge.outbox import PRIO_DATA, PRIO_EVENT, Outbox, Pending, _ranges
-from wire import DropRecord, decode_sequenced
+from wire import MAX_DROP_RANGES, MAX_OUTBOX_MESSAGES, DropRecord, decode_sequenced
+from wire.yamlconf import ConfigError
 
 
 def _outbox(path: Path, max_messages: int = 1000) -> Outbox:
@@ -70,3 +73,29 @@ def test_drop_record_is_valid_wire(tmp_path: Path) -> None:
     assert isinstance(rec, DropRecord)
     assert rec.dropped_count() == 4
     assert msgspec.json.decode(payload)["t"] == "dropped"
+
+
+def test_a_fragmented_drop_is_split_into_records_the_wire_accepts(tmp_path: Path) -> None:
+    """Telemetry interleaved with events drops as one range per message: several records."""
+    box = _outbox(tmp_path / "o.sqlite", max_messages=5000)
+    alternating = [Pending(i % 2, f"t/{i}", lambda seq: str(seq).encode()) for i in range(4998)]
+    box.append(alternating)  # telemetry at even seqs, events at odd: fits exactly
+    box.append(_items(2500))  # drops 2,499 telemetry rows = 2,499 one-number ranges
+    rows = box.fetch(PRIO_EVENT, 4998, 100)
+    records = [decode_sequenced(r.topic, r.payload) for r in rows]  # each passes the wire check
+    assert all(isinstance(r, DropRecord) for r in records)
+    sizes = [len(r.ranges) for r in records]  # type: ignore[union-attr]
+    assert sizes == [MAX_DROP_RANGES, MAX_DROP_RANGES, 2499 - 2 * MAX_DROP_RANGES]
+    dropped = [a for r in records for a, b in r.ranges]  # type: ignore[union-attr]
+    assert dropped == list(range(2, 2 * 2499 + 1, 2))
+    assert [r.seq for r in records] == [box.last_seq - 2, box.last_seq - 1, box.last_seq]
+    assert box.dropped_total == 2499
+
+
+def test_outbox_bound_is_capped_by_the_wire_contract(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(f"gateway_id: gw-t\noutbox:\n  max_messages: {MAX_OUTBOX_MESSAGES + 1}\n")
+    with pytest.raises(ConfigError, match=r"site\.yaml:3.*outbox\.max_messages"):
+        read_gateway_config(site)
+    site.write_text(f"gateway_id: gw-t\noutbox:\n  max_messages: {MAX_OUTBOX_MESSAGES}\n")
+    assert read_gateway_config(site)[0].outbox.max_messages == MAX_OUTBOX_MESSAGES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wire.dedup import SeqTracker
+from wire.dedup import MAX_PENDING, SeqTracker
 
 
 def test_first_time_and_redelivery() -> None:
@@ -37,3 +37,13 @@ def test_snapshot_round_trip() -> None:
     assert r.first_time("gw", 7) is False
     assert r.first_time("gw", 4) is True
     assert r.gaps("gw") == [(5, 6)]
+
+
+def test_too_many_open_gaps_give_up_the_lowest_as_lost() -> None:
+    t = SeqTracker()
+    for i in range(MAX_PENDING + 1):  # one range more than held forces the lowest gap closed
+        t.first_time("gw", 3 + 2 * i)
+    assert t.lost("gw") == 2  # 1 and 2 were never seen
+    assert t.gaps("gw")[:2] == [(4, 4), (6, 6)]
+    assert len(t.gaps("gw")) == MAX_PENDING
+    assert t.first_time("gw", 2) is False
