@@ -17,6 +17,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from cloud.database import open_database
+from cloud.ingest.checkpoint import commit_checkpoint
 from cloud.lifecycle import (
     AlarmDesk,
     AlarmView,
@@ -25,8 +27,8 @@ from cloud.lifecycle import (
     StepRequest,
     Target,
 )
+from cloud.lifecycle.rule_alarms import AlarmChange, alarms
 from cloud.lifecycle.tables import lifecycle_alarms, outbox
-from cloud.store import AlarmChange, alarms, commit_checkpoint, open_database
 
 
 class NearestOf:

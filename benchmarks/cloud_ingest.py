@@ -36,9 +36,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cloud.devices_csv import write_devices_csv
 from gridalarm.brokers import free_port, mosquitto
 from rules.devices import DeviceInfo
+from rules.devices_csv import write_devices_csv
 from wire import DataMessage, encode
 from wire.topics import data_topic
 

@@ -26,14 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cloud.app import cloud_worker
-from cloud.devices_csv import write_devices_csv
 from cloud.lifecycle import Outcome
-from cloud.store import list_alarms
+from cloud.lifecycle.rule_alarms import list_alarms
+from cloud.worker import cloud_worker
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import free_port, mosquitto
 from rules import DeviceInfo
+from rules.devices_csv import write_devices_csv
 from tests.integration.gateway_rig import rig_sim_config, write_gateway_config
 from tests.integration.test_cloud_pipeline import REGISTRY, cloud_config
 from tests.integration.test_dispatch import FROM, district

@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cloud.replay.fleet import FleetOptions, generate_fleet
-from cloud.replay.reader import RecordingReader
-from cloud.replay.session import ReplayOptions, run_replay
+from replay.fleet import FleetOptions, generate_fleet
+from replay.reader import RecordingReader
+from replay.session import ReplayOptions, run_replay
 from wire import DataMessage, decode_sequenced, decode_status
 from wire.topics import parse_topic
 

@@ -16,10 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cloud.config import CloudConfig, load_cloud_config
-from cloud.devices_csv import read_devices_csv
+from cloud.database import open_database
+from cloud.ingest.devices import upsert_devices
+from cloud.lifecycle.rule_alarms import list_alarms
 from cloud.registry import create_registry_tables, import_district, write_demo_district
-from cloud.rulefiles import load_rules
-from cloud.store import list_alarms, open_database, upsert_devices
+from rules.devices_csv import read_devices_csv
+from rules.folder import load_rules
 from wire.yamlconf import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The cloud worker and its data.")
@@ -47,7 +49,7 @@ def run(
     ] = "INFO",
 ) -> None:
     """Run a cloud worker until SIGTERM or Ctrl-C."""
-    from cloud.app import run_cloud  # noqa: PLC0415 - the worker's imports only when running
+    from cloud.worker import run_cloud  # noqa: PLC0415 - the worker's imports only when running
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"

@@ -15,22 +15,18 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine as Database
 
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
-from cloud.devices_csv import read_devices_csv
+from cloud.database import open_database
 from cloud.dispatch.service import Dispatch, dispatch_service
-from cloud.ingest import Ingest
+from cloud.ingest.checkpoint import read_checkpoint, read_engine_state
+from cloud.ingest.devices import load_devices, upsert_devices
+from cloud.ingest.ingress import Ingress
+from cloud.ingest.pipeline import Ingest
 from cloud.metrics import Metrics
-from cloud.mqtt_in import Ingress
 from cloud.registry import create_registry_tables, import_district
-from cloud.rulefiles import load_rules
 from cloud.sinks import InfluxSink, ReadingSink, SqliteSink
-from cloud.store import (
-    load_devices,
-    open_database,
-    read_checkpoint,
-    read_engine_state,
-    upsert_devices,
-)
 from rules import Engine
+from rules.devices_csv import read_devices_csv
+from rules.folder import load_rules
 from wire.dedup import SeqTracker
 from wire.topics import TOPIC_PREFIX
 
@@ -65,7 +61,7 @@ def restore_engine(db: Database, config: CloudConfig) -> Engine:
 
 @dataclass
 class Cloud:
-    """The parts of a running worker, for tests and the HTTP side (issue 4)."""
+    """The parts of a running worker, for tests and the HTTP side."""
 
     config: CloudConfig
     db: Database

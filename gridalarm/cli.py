@@ -11,9 +11,9 @@ import typer
 
 from cloud.cli import app as cloud_app
 from cloud.cli import rules_app
-from cloud.replay.cli import fleet_cmd, record_cmd, replay_cmd
 from edge.cli import app as edge_app
 from firmware_sim.cli import app as sim_app
+from replay.cli import fleet_cmd, record_cmd, replay_cmd
 
 app = typer.Typer(
     name="gridalarm",

@@ -20,17 +20,17 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from cloud.app import cloud_worker
 from cloud.config import CloudConfig, resolve
-from cloud.devices_csv import read_devices_csv, write_devices_csv
+from cloud.lifecycle.rule_alarms import AlarmChange
 from cloud.registry import write_demo_district
-from cloud.store import AlarmChange
+from cloud.worker import cloud_worker
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from firmware_sim.control import ControlServer
 from firmware_sim.statefile import remove_state, state_path, write_state
 from gridalarm.brokers import BrokerError, BrokerInfo, choose_broker
 from gridalarm.traffic import TrafficView, watch_traffic
+from rules.devices_csv import read_devices_csv, write_devices_csv
 
 logger = logging.getLogger(__name__)
 

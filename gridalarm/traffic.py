@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from cloud.store import AlarmChange
+from cloud.lifecycle.rule_alarms import AlarmChange
 from wire import (
     DataMessage,
     DropRecord,

@@ -15,16 +15,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cloud.devices_csv import read_devices_csv
-from cloud.replay.errors import BrokerUnreachable, ReplayError
-from cloud.replay.fleet import DEFAULT_START, FleetOptions, generate_fleet
-from cloud.replay.progress import ProgressBar
-from cloud.replay.reader import RecordingReader
-from cloud.replay.record import Recorder, RecordOptions
-from cloud.replay.render import html_report, print_comparison, print_summary, print_timeline
-from cloud.replay.report import encode_report, transition_dict
-from cloud.replay.republish import republish
-from cloud.replay.session import ReplayOptions, run_replay
+from replay.display import html_report, print_comparison, print_summary, print_timeline
+from replay.errors import BrokerUnreachable, ReplayError
+from replay.fleet import DEFAULT_START, FleetOptions, generate_fleet
+from replay.progress import ProgressBar
+from replay.reader import RecordingReader
+from replay.record import Recorder, RecordOptions
+from replay.report import encode_report, transition_dict
+from replay.republish import republish
+from replay.session import ReplayOptions, run_replay
+from rules.devices_csv import read_devices_csv
 from wire.yamlconf import ConfigError
 
 EXIT_BAD_INPUT = 2
@@ -243,4 +243,4 @@ if __name__ == "__main__":  # pragma: no cover - for running without the root ap
     app.command("record")(record_cmd)
     app.command("replay")(replay_cmd)
     app.command("fleet")(fleet_cmd)
-    app(prog_name="python -m cloud.replay.cli")
+    app(prog_name="python -m replay.cli")

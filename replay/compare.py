@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cloud.replay.replay import Step
+from replay.replay import Step
 from rules import TransitionKind
 
 EPSILON_S = 1e-6

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cloud.replay.fleet_models import (
+from replay.fleet_models import (
     PROFILES,
     Model,
     Overrides,
@@ -38,8 +38,8 @@ from cloud.replay.fleet_models import (
     manhole_model,
     smoke_model,
 )
-from cloud.replay.fleet_plan import Incident, plan_incidents
-from cloud.replay.recording import RecordingWriter, make_header
+from replay.fleet_plan import Incident, plan_incidents
+from replay.recording import RecordingWriter, make_header
 from rules.devices import DeviceInfo
 from wire import DataMessage, EventMessage, GatewayStatus, Quality, encode
 from wire.topics import data_topic, event_topic, status_topic

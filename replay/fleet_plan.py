@@ -6,11 +6,11 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cloud.replay.fleet_models import Overrides, Values, local_hour
+from replay.fleet_models import Overrides, Values, local_hour
 from rules.devices import DeviceInfo
 
 if TYPE_CHECKING:
-    from cloud.replay.fleet import FleetOptions
+    from replay.fleet import FleetOptions
 
 TEST_S = 5.0  # the detector holds its test bit this long (firmware_sim)
 

@@ -1,7 +1,7 @@
 """The record / replay tools' MQTT connection: the one module here that imports aiomqtt.
 
 A recorder only listens and a re-publisher only sends, so aiomqtt's early acknowledgement
-(FIELD-NOTES trap 3) costs nothing here: a killed recorder loses at most the last second of
+costs nothing here: a killed recorder loses at most the last second of
 a file that is a copy anyway.
 """
 
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from cloud.replay.errors import BrokerUnreachable, ReplayError
+from replay.errors import BrokerUnreachable, ReplayError
 
 CONNECT_TIMEOUT_S = 10.0
 Client = aiomqtt.Client

@@ -13,8 +13,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from cloud.replay.reader import RecordingReader
-from cloud.replay.replay import Progress as ReplayProgress
+from replay.reader import RecordingReader
+from replay.replay import Progress as ReplayProgress
 
 REDRAW_S = 0.25
 

@@ -23,8 +23,8 @@ from typing import BinaryIO
 
 import msgspec
 
-from cloud.replay.errors import RecordingError
-from cloud.replay.recording import FORMAT, VERSION, Entry, Header
+from replay.errors import RecordingError
+from replay.recording import FORMAT, VERSION, Entry, Header
 from wire import SCHEMA_VERSION
 
 READ_BLOCK = 1 << 20  # compressed bytes per read

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloud.replay.errors import BrokerUnreachable
-from cloud.replay.link import Client, MqttError, connect
-from cloud.replay.recording import RecordingWriter, make_header
+from replay.errors import BrokerUnreachable
+from replay.link import Client, MqttError, connect
+from replay.recording import RecordingWriter, make_header
 from rules.devices import DeviceInfo
 from wire.topics import gateway_filter
 

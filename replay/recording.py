@@ -31,9 +31,9 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from cloud.devices_csv import COLUMNS, read_devices_csv
-from cloud.replay.errors import RecordingError
+from replay.errors import RecordingError
 from rules.devices import DeviceInfo
+from rules.devices_csv import COLUMNS, read_devices_csv
 from wire import SCHEMA_VERSION
 from wire.yamlconf import ConfigError
 

@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from cloud.replay.reader import RecordingReader
-from cloud.replay.recording import Entry
+from replay.reader import RecordingReader
+from replay.recording import Entry
 from rules import DeviceInfo, Engine, Transition, TransitionKind
 from wire import DataMessage, DropRecord, WireError, decode_sequenced, decode_status
 from wire.dedup import SeqTracker

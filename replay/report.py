@@ -18,9 +18,9 @@ from typing import Any
 
 import msgspec
 
-from cloud.replay.compare import Comparison
-from cloud.replay.reader import RecordingReader
-from cloud.replay.replay import ReplayRun, Step
+from replay.compare import Comparison
+from replay.reader import RecordingReader
+from replay.replay import ReplayRun, Step
 from rules import DeviceInfo, Severity, TransitionKind
 
 REPORT_FORMAT = "gridalarm-replay-report"

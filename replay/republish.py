@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cloud.replay.errors import BrokerUnreachable
-from cloud.replay.link import Client, MqttError, connect
-from cloud.replay.reader import RecordingReader
+from replay.errors import BrokerUnreachable
+from replay.link import Client, MqttError, connect
+from replay.reader import RecordingReader
 
-IN_FLIGHT = 500  # unacknowledged publishes; far below paho's 65,535 ids (FIELD-NOTES trap 1)
+IN_FLIGHT = 500  # unacknowledged publishes; far below paho's 65,535 ids
 AHEAD_S = 0.002  # sleep only when this far ahead of the schedule
 
 

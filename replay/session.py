@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloud.devices_csv import read_devices_csv
-from cloud.replay.compare import Comparison, compare
-from cloud.replay.errors import ReplayError, RulesError
-from cloud.replay.reader import RecordingReader
-from cloud.replay.recording import header_devices
-from cloud.replay.replay import Progress, ReplayRun, Step, replay
-from cloud.replay.report import RulesInfo, build_report
-from cloud.rulefiles import rule_texts
+from replay.compare import Comparison, compare
+from replay.errors import ReplayError, RulesError
+from replay.reader import RecordingReader
+from replay.recording import header_devices
+from replay.replay import Progress, ReplayRun, Step, replay
+from replay.report import RulesInfo, build_report
 from rules import DeviceInfo, Engine, parse_ruleset
+from rules.devices_csv import read_devices_csv
+from rules.folder import rule_texts
 from wire.yamlconf import ConfigError
 
 

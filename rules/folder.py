@@ -1,4 +1,7 @@
-"""Reading rule sets from disk (the rules package itself does no I/O)."""
+"""Reading a folder of rule files: the one place in ``rules`` that touches the disk.
+
+It runs once, at load time, for the cloud and for replay alike; the evaluator never does I/O.
+"""
 
 from __future__ import annotations
 

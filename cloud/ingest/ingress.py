@@ -1,7 +1,7 @@
 """The cloud's MQTT connection: the only cloud module that owns an ingest client.
 
 paho-mqtt (driven from the asyncio loop) rather than aiomqtt here, on purpose: aiomqtt
-acknowledges a QoS 1 message as soon as it is read (FIELD-NOTES trap 3), so a crash would
+acknowledges a QoS 1 message as soon as it is read, so a crash would
 lose what was acknowledged but not yet handled. paho 2.x lets us acknowledge *after* the
 checkpoint that covers a message is committed. A fixed client id with a persistent session
 makes the broker keep everything published while the cloud is down.

@@ -19,10 +19,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine as Database
 
+from cloud.ingest.checkpoint import commit_checkpoint
+from cloud.ingest.ingress import Incoming, Ingress
+from cloud.lifecycle.rule_alarms import AlarmChange
 from cloud.metrics import Metrics
-from cloud.mqtt_in import Incoming, Ingress
 from cloud.sinks import Point, ReadingSink
-from cloud.store import AlarmChange, commit_checkpoint
 from rules import DeviceInfo, Engine, Transition
 from wire import DataMessage, DropRecord, EventMessage, WireError, decode_sequenced, decode_status
 from wire.dedup import SeqTracker
@@ -101,7 +102,7 @@ class Ingest:
         self._unknown_logged: set[str] = set()
         self._refused_log: dict[str, tuple[float, int]] = {}
         self._next_advance = 0.0
-        self.on_changes: Callable[[list[AlarmChange]], None] | None = None  # issue 4: dispatch
+        self.on_changes: Callable[[list[AlarmChange]], None] | None = None  # the alarm desk
         self.processed = 0
         self.duplicates = 0
         # processed (first-time) messages and readings, checkpointed with the rest: the

@@ -1,6 +1,6 @@
 """Alarm lifecycle: states and audit, SLA overdue, escalation on APScheduler, the outbox.
 
-Wiring (the lead): ``AlarmDesk(db_url, load_config(path), dispatcher=..., sender=...,
+Wiring: ``AlarmDesk(db_url, load_config(path), dispatcher=..., sender=...,
 renderer=..., close_rule_alarm=engine.close)``; ``ingest.on_changes = desk.on_changes``.
 """
 
@@ -26,8 +26,8 @@ from cloud.lifecycle.model import (
     Target,
     TargetKind,
 )
+from cloud.lifecycle.plaintext import PlainRenderer
 from cloud.lifecycle.protocols import CloseRuleAlarm, Dispatcher, Renderer, Sender
-from cloud.lifecycle.render import PlainRenderer
 
 __all__ = [
     "ActionResult",

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cloud.store import alarm_events
+from cloud.lifecycle.rule_alarms import alarm_events
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,12 @@ from cloud.lifecycle.escalation import Escalator
 from cloud.lifecycle.lifecycle import Action, Lifecycle
 from cloud.lifecycle.model import ActionResult, Outcome
 from cloud.lifecycle.overdue import refresh
+from cloud.lifecycle.plaintext import PlainRenderer
 from cloud.lifecycle.protocols import CloseRuleAlarm, Dispatcher, Renderer, Sender
-from cloud.lifecycle.render import PlainRenderer
+from cloud.lifecycle.rule_alarms import AlarmChange
 from cloud.lifecycle.sender import OutboxSender
 from cloud.lifecycle.steps import StepContext, Timer
 from cloud.lifecycle.tables import open_lifecycle_db
-from cloud.store import AlarmChange
 
 logger = logging.getLogger(__name__)
 

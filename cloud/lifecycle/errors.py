@@ -33,7 +33,7 @@ class ConfigError(LifecycleError):
 class DeliveryError(LifecycleError):
     """A Sender could not deliver one message; ``retryable`` says whether trying again helps.
 
-    The lead's adapter translates ``cloud.notify``'s ChannelError(retryable) into this.
+    The channel sender (cloud.dispatch.senders) translates ``cloud.notify``'s ChannelError(retryable) into this.
     """
 
     def __init__(self, message: str, *, retryable: bool) -> None:

@@ -20,9 +20,9 @@ from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.errors import IllegalTransition, UnknownAlarm
 from cloud.lifecycle.model import OPEN_STATES, ActionResult, Outcome, State
 from cloud.lifecycle.outbox import cancel_for
+from cloud.lifecycle.rule_alarms import AlarmChange, alarm_events, alarms
 from cloud.lifecycle.steps import StepContext, Timer, climb, rearm, run_step
 from cloud.lifecycle.tables import lifecycle_alarms
-from cloud.store import AlarmChange, alarm_events, alarms
 
 logger = logging.getLogger(__name__)
 L = lifecycle_alarms

@@ -1,4 +1,4 @@
-"""What the lifecycle needs from others; the lead wires the real implementations in.
+"""What the lifecycle needs from others; the worker wires the real implementations in.
 
 - ``Dispatcher``: ``cloud.dispatch.ranking.rank_candidates`` behind a small adapter.
 - ``Sender``: ``cloud.notify``'s ``Channel.send`` behind an adapter that picks the channel by

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cloud.store import metadata as store_metadata
+from cloud.lifecycle import rule_alarms
 
 metadata = sa.MetaData()
 
@@ -121,6 +121,6 @@ def open_lifecycle_db(url: str) -> Engine:
         def _begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-    store_metadata.create_all(db)  # the alarms and alarm_events we read and append to
+    rule_alarms.metadata.create_all(db)  # the alarms and alarm_events we read and append to
     metadata.create_all(db)
     return db

@@ -1,15 +1,16 @@
-"""Reading lifecycle rows as ``AlarmView``."""
+"""Reading lifecycle rows: as ``AlarmView``, and what a worker was last told about."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cloud.lifecycle.model import AlarmView, State
-from cloud.lifecycle.tables import lifecycle_alarms
+from cloud.lifecycle.model import OPEN_STATES, AlarmView, State
+from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms
 
 CHUNK = 500  # ids per IN (...) list: SQLite's bound-parameter limit is far above
 
@@ -31,3 +32,21 @@ def views(conn: Connection, ids: Sequence[int]) -> dict[int, AlarmView]:
         ).all()
         out.update((r.alarm_id, to_view(r)) for r in rows)
     return out
+
+
+def latest_notified(conn: Connection, worker_id: str) -> int | None:
+    """The open alarm this worker was most recently sent (an SMS reply without an id means it)."""
+    s, a = escalation_steps, lifecycle_alarms
+    q = (
+        sa.select(s.c.alarm_id, s.c.workers)
+        .join(a, a.c.alarm_id == s.c.alarm_id)
+        .where(
+            a.c.state.in_([st.value for st in OPEN_STATES]),
+            s.c.workers.contains(json.dumps(worker_id)),
+        )
+        .order_by(s.c.done_at.desc(), s.c.alarm_id.desc())
+    )
+    for alarm_id, workers in conn.execute(q):
+        if worker_id in json.loads(workers):  # LIKE is only a pre-filter
+            return int(alarm_id)
+    return None

@@ -1,7 +1,7 @@
 """The registry: communities, grids, device locations, workers, shifts, positions, posts.
 
-Tables live beside cloud.store's (``create_registry_tables``); reads come back as frozen
-dataclasses (``load_registry``); each file format has a pure reader/writer and a DB
+Tables live beside the ingest and alarm tables (``create_registry_tables``); reads come back
+as frozen dataclasses (``load_registry``); each file format has a pure reader/writer and a DB
 import/export. ``write_demo_district`` writes a fictional district to import.
 """
 

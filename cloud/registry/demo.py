@@ -16,7 +16,6 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cloud.devices_csv import write_devices_csv
 from cloud.registry.demo_names import COMMUNITIES, person, shop
 from cloud.registry.geo import polygons_centroid
 from cloud.registry.grids_geojson import write_grids_geojson
@@ -24,6 +23,7 @@ from cloud.registry.model import Community, DeviceLocation, Grid, Locale, Role, 
 from cloud.registry.people_csv import write_shifts_csv, write_workers_csv
 from cloud.registry.places_csv import write_communities_csv, write_locations_csv
 from rules.devices import DeviceInfo
+from rules.devices_csv import write_devices_csv
 
 CENTRE = (24.48, 118.09)
 SIDE_M = 3000.0

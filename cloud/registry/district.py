@@ -1,9 +1,9 @@
 """A district as a folder of files, imported in one go (what ``gridalarm cloud import`` loads).
 
 Files, each optional, imported in this order: ``communities.csv``, ``grids.geojson``,
-``devices.csv`` (cloud.devices_csv format), ``device_locations.csv``, ``workers.csv``,
+``devices.csv`` (rules.devices_csv format), ``device_locations.csv``, ``workers.csv``,
 ``shifts.csv``. Every file is parsed before anything is written; devices are upserted first
-(through cloud.store), then the registry in one transaction, so a reference error in a late
+(through cloud.ingest.devices), then the registry in one transaction, so a reference error in a late
 file leaves the registry as it was.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from cloud.devices_csv import read_devices_csv
+from cloud.ingest.devices import upsert_devices
 from cloud.registry import store as rs
 from cloud.registry.grids_geojson import read_grids_geojson
 from cloud.registry.people_csv import read_shifts_csv, read_workers_csv
 from cloud.registry.places_csv import read_communities_csv, read_locations_csv
-from cloud.store import upsert_devices
+from rules.devices_csv import read_devices_csv
 
 _Store = Callable[[Connection, Sequence[tuple[int, Any]], str], int]
 _Read = Callable[[str, str], Sequence[tuple[int, Any]]]

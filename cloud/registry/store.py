@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from cloud import store as cloud_store
+from cloud.ingest import devices as ingest_devices
 from cloud.registry import tables as t
 from cloud.registry.grids_geojson import read_grids_geojson, write_grids_geojson
 from cloud.registry.model import (
@@ -77,7 +77,7 @@ def import_shifts_csv(db: Engine, text: str, filename: str) -> int:
 
 
 def import_device_locations_csv(db: Engine, text: str, filename: str) -> int:
-    """Upsert device locations; the devices must be registered (cloud.store ``devices``)."""
+    """Upsert device locations; the devices must be registered (``cloud.ingest.devices``)."""
     items = read_locations_csv(text, filename)
     with db.begin() as conn:
         return store_locations(conn, items, filename)
@@ -161,7 +161,7 @@ def store_locations(
     conn: Connection, items: Sequence[tuple[int, DeviceLocation]], filename: str
 ) -> int:
     refs = ((line, "device", d.device) for line, d in items)
-    _check(filename, (refs, _ids(conn, cloud_store.devices.c.device), "device"))
+    _check(filename, (refs, _ids(conn, ingest_devices.devices.c.device), "device"))
     rows = [
         {
             "device": d.device,

@@ -1,6 +1,6 @@
-"""The registry's tables (SQLAlchemy Core), beside cloud.store's, keyed by the same ids.
+"""The registry's tables (SQLAlchemy Core), beside ingest's and the alarms', keyed by the same ids.
 
-Device facts the rules use stay in ``devices`` (cloud.store); where a device is and whom to
+Device facts the rules use stay in ``devices`` (cloud.ingest.devices); where a device is and whom to
 call live here, in ``registry_device_locations``, keyed by device id.
 """
 

@@ -12,7 +12,7 @@ import msgspec
 
 from cloud.sinks.base import BufferedSink
 from cloud.sinks.point import FieldValue, Point
-from cloud.sinks.store import ReadingStore
+from cloud.sinks.sqlite_table import ReadingStore
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ is anything that satisfies ``WorkerDesk``; ``LifecycleWorkerDesk`` is the real o
 
 from cloud.web.adapter import LifecycleWorkerDesk
 from cloud.web.app import create_app
-from cloud.web.desk import (
+from cloud.web.protocols import (
     AlarmPage,
     HistoryEntry,
     Place,

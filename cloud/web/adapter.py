@@ -1,7 +1,7 @@
 """``WorkerDesk`` over the real pieces: ``cloud.lifecycle.AlarmDesk`` and the registry tables.
 
-Blocking SQLAlchemy reads run in a thread. "Need help" is an audit event only until the
-lifecycle offers an action that runs the chain's next step at once (see the lead's notes).
+Blocking SQLAlchemy reads run in a thread; alarms are read through the lifecycle, never its
+tables.
 """
 
 from __future__ import annotations
@@ -14,14 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cloud.lifecycle import ActionResult, AlarmDesk, Outcome, State
-from cloud.lifecycle.model import OPEN_STATES
-from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms
+from cloud.lifecycle import ActionResult, AlarmDesk, Outcome, State, views
 from cloud.registry import store as registry_store
 from cloud.registry import tables as registry
-from cloud.web.desk import AlarmPage, HistoryEntry, Place, RegistryFile, WorkerInfo
-
-OPEN = [s.value for s in OPEN_STATES]
+from cloud.web.protocols import AlarmPage, HistoryEntry, Place, RegistryFile, WorkerInfo
 
 _EXPORTS: dict[RegistryFile, Callable[[Engine], str]] = {
     RegistryFile.COMMUNITIES: registry_store.export_communities_csv,
@@ -107,18 +103,8 @@ class LifecycleWorkerDesk:
         return None if row is None else WorkerInfo(row.id, row.name, row.locale)
 
     def _latest_notified(self, worker_id: str) -> int | None:
-        s, a = escalation_steps, lifecycle_alarms
-        q = (
-            sa.select(s.c.alarm_id, s.c.workers)
-            .join(a, a.c.alarm_id == s.c.alarm_id)
-            .where(a.c.state.in_(OPEN), s.c.workers.contains(json.dumps(worker_id)))
-            .order_by(s.c.done_at.desc(), s.c.alarm_id.desc())
-        )
         with self._desk.db.connect() as conn:
-            for alarm_id, workers in conn.execute(q):
-                if worker_id in json.loads(workers):  # LIKE is only a pre-filter
-                    return int(alarm_id)
-        return None
+            return views.latest_notified(conn, worker_id)
 
     def _view(self, alarm_id: int) -> AlarmPage:
         row = self._desk.lifecycle.state(alarm_id)  # UnknownAlarm

@@ -1,6 +1,6 @@
 """The web app: the worker's page (a PWA), Twilio's SMS webhook, the registry API, health.
 
-The lead's cloud lifespan owns the desk and its resources; this factory only builds routes.
+The cloud worker owns the desk and its resources; this factory only builds routes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from cloud.notify import LinkSigner
 from cloud.web import page as worker_page
 from cloud.web import pwa, registry_api, sms
-from cloud.web.desk import RegistryDesk, WorkerDesk
+from cloud.web.protocols import RegistryDesk, WorkerDesk
 from cloud.web.render import environment
 from cloud.web.render import page as render_page
 from cloud.web.settings import WebSettings

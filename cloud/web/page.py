@@ -20,8 +20,8 @@ from jinja2 import Environment
 
 from cloud.lifecycle import IllegalTransition, Outcome, UnknownAlarm
 from cloud.notify import LinkExpired, LinkForged, LinkMalformed, LinkSigner
-from cloud.web.desk import WorkerDesk
 from cloud.web.forms import read_form
+from cloud.web.protocols import WorkerDesk
 from cloud.web.render import ZH, nav_links, page, pick_locale
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 ``cloud.lifecycle.AlarmDesk`` covers take / arrive / resolve; the page also needs the device's
 place and owner phone and the worker's locale (``cloud.registry``), the audit history, a
-"need help" action and positions. The lead's adapter joins those behind ``WorkerDesk``.
+"need help" action and positions. The adapter (cloud.web.adapter) joins those behind ``WorkerDesk``.
 Actions raise ``cloud.lifecycle``'s ``UnknownAlarm`` and ``IllegalTransition``.
 """
 

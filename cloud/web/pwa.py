@@ -22,9 +22,9 @@ from jinja2 import Environment
 from cloud.lifecycle import UnknownAlarm
 from cloud.notify import LinkSigner
 from cloud.web import pwa_assets
-from cloud.web.desk import RegistryDesk, WorkerDesk
 from cloud.web.forms import read_body
 from cloud.web.page import UNKNOWN_ALARM, Refused, same_origin, scope_checker
+from cloud.web.protocols import RegistryDesk, WorkerDesk
 from cloud.web.render import page, pick_locale
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
-from cloud.web.desk import RegistryDesk, RegistryFile
 from cloud.web.forms import read_body
+from cloud.web.protocols import RegistryDesk, RegistryFile
 from wire.yamlconf import ConfigError
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from cloud.web.desk import Place
+from cloud.web.protocols import Place
 
 ZH = "zh-CN"
 EN = "en"

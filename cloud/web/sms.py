@@ -13,8 +13,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from cloud.lifecycle import IllegalTransition, Outcome, UnknownAlarm
 from cloud.notify import Reply, parse_reply, verify_twilio_signature
-from cloud.web.desk import WorkerDesk
 from cloud.web.forms import read_form
+from cloud.web.protocols import WorkerDesk
 from cloud.web.render import ZH
 
 logger = logging.getLogger(__name__)

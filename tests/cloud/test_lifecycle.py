@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.ingest import to_change
+from cloud.ingest.pipeline import to_change
 from cloud.lifecycle import (
     AlarmDesk,
     ConfigError,
@@ -20,9 +20,9 @@ from cloud.lifecycle import (
     load_config,
 )
 from cloud.lifecycle.overdue import refresh
+from cloud.lifecycle.rule_alarms import alarms
 from cloud.lifecycle.steps import StepContext
 from cloud.lifecycle.tables import open_lifecycle_db
-from cloud.store import alarms
 from rules import DeviceInfo, Engine, library_texts, parse_ruleset
 from tests.cloud.test_lifecycle_fixtures import (
     RankedDispatcher,

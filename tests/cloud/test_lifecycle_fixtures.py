@@ -15,6 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
+from cloud.database import open_database
+from cloud.ingest.checkpoint import commit_checkpoint
 from cloud.lifecycle import (
     AlarmView,
     DeliveryError,
@@ -24,8 +26,8 @@ from cloud.lifecycle import (
     Target,
     TargetKind,
 )
+from cloud.lifecycle.rule_alarms import AlarmChange, alarm_events
 from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms, outbox
-from cloud.store import AlarmChange, alarm_events, commit_checkpoint, open_database
 
 CONFIG: dict[str, Any] = {
     "sla": {

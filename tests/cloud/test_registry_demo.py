@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from cloud.devices_csv import read_devices_csv
 from cloud.registry import make_demo_district, write_demo_district
 from cloud.registry.geo import in_polygons
 from cloud.registry.grids_geojson import read_grids_geojson
@@ -19,6 +18,7 @@ from cloud.registry.model import Role
 from cloud.registry.people_csv import read_shifts_csv, read_workers_csv
 from cloud.registry.places_csv import read_communities_csv, read_locations_csv
 from cloud.registry.shifts import Roster
+from rules.devices_csv import read_devices_csv
 
 MONDAY = 1_714_924_800.0  # 2024-05-06 00:00 Asia/Shanghai
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from cloud.database import open_database
+from cloud.ingest.devices import upsert_devices
 from cloud.registry import (
     Locale,
     Role,
@@ -29,7 +31,6 @@ from cloud.registry import (
     set_grid_supervisor,
     write_demo_district,
 )
-from cloud.store import open_database, upsert_devices
 from rules.devices import DeviceInfo
 from wire.yamlconf import ConfigError
 

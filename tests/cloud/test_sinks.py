@@ -12,7 +12,7 @@ import pytest
 
 from cloud.sinks import Point, SqliteSink
 from cloud.sinks.lineprotocol import encode, ns_time
-from cloud.sinks.store import ReadingStore
+from cloud.sinks.sqlite_table import ReadingStore
 from tests.support import until
 
 NOW = time.time()

@@ -7,17 +7,10 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from cloud.store import (
-    AlarmChange,
-    commit_checkpoint,
-    list_alarms,
-    list_events,
-    load_devices,
-    open_database,
-    read_checkpoint,
-    read_engine_state,
-    upsert_devices,
-)
+from cloud.database import open_database
+from cloud.ingest.checkpoint import commit_checkpoint, read_checkpoint, read_engine_state
+from cloud.ingest.devices import load_devices, upsert_devices
+from cloud.lifecycle.rule_alarms import AlarmChange, list_alarms, list_events
 from rules import DeviceInfo
 from tests.postgres import find_bin, postgres_server
 from tests.support import need_service

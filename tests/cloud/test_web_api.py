@@ -16,7 +16,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from cloud.devices_csv import read_devices_csv
+from cloud.database import open_database
+from cloud.ingest.devices import upsert_devices
 from cloud.lifecycle import AlarmDesk
 from cloud.registry import (
     create_registry_tables,
@@ -28,10 +29,10 @@ from cloud.registry import (
     import_district,
     write_demo_district,
 )
-from cloud.store import open_database, upsert_devices
 from cloud.web import LifecycleWorkerDesk, create_app
 from cloud.web.registry_api import MAX_FILE_BYTES
 from cloud.web.settings import WebSettings
+from rules.devices_csv import read_devices_csv
 from tests.cloud.test_lifecycle_fixtures import RankedDispatcher, RecordingSender, config
 from tests.cloud.test_web_support import TWILIO_TOKEN, signer
 

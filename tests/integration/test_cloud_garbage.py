@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.app import cloud_worker
+from cloud.worker import cloud_worker
 from gridalarm.brokers import Mosquitto, free_port
 from tests.integration.test_cloud_pipeline import cloud_config
 from tests.support import until

@@ -19,16 +19,16 @@ from typing import Any
 
 import pytest
 
-from cloud.app import Cloud, cloud_worker
 from cloud.config import CloudConfig, resolve
-from cloud.devices_csv import write_devices_csv
-from cloud.replay.record import Recorder as WireRecorder
-from cloud.replay.record import RecordOptions
-from cloud.store import list_alarms, list_events
+from cloud.lifecycle.rule_alarms import list_alarms, list_events
+from cloud.worker import Cloud, cloud_worker
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto
+from replay.record import Recorder as WireRecorder
+from replay.record import RecordOptions
 from rules import DeviceInfo
+from rules.devices_csv import write_devices_csv
 from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
 from tests.support import Recorder, until
 

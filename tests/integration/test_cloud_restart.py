@@ -20,12 +20,14 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.devices_csv import write_devices_csv
-from cloud.store import list_events, open_database, read_checkpoint
+from cloud.database import open_database
+from cloud.ingest.checkpoint import read_checkpoint
+from cloud.lifecycle.rule_alarms import list_events
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto
 from rules import DeviceInfo
+from rules.devices_csv import write_devices_csv
 from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
 from tests.integration.test_cloud_pipeline import (
     REGISTRY,

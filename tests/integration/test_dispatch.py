@@ -16,13 +16,14 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from cloud.app import Cloud, cloud_worker
-from cloud.devices_csv import write_devices_csv
+from cloud.database import open_database
+from cloud.lifecycle.rule_alarms import list_events
 from cloud.registry import create_registry_tables, import_district, record_position
-from cloud.store import list_events, open_database
+from cloud.worker import Cloud, cloud_worker
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto, free_port
+from rules.devices_csv import write_devices_csv
 from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
 from tests.integration.test_cloud_pipeline import REGISTRY, cloud_config
 from tests.integration.test_cloud_restart import CloudProcess

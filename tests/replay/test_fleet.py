@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cloud.replay.fleet import FleetOptions, generate_fleet, layout
-from cloud.replay.reader import RecordingReader
-from cloud.replay.recording import header_devices
+from replay.fleet import FleetOptions, generate_fleet, layout
+from replay.reader import RecordingReader
+from replay.recording import header_devices
 from wire import DataMessage, EventMessage, Quality, decode_sequenced, decode_status
 
 SMALL = FleetOptions(devices=300, hours=24, fires=4, faults=3)

@@ -15,10 +15,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
-from cloud.replay.reader import RecordingReader
-from cloud.replay.record import Recorder, RecordOptions
-from cloud.replay.recording import header_devices
 from gridalarm.brokers import Mosquitto, free_port
+from replay.reader import RecordingReader
+from replay.record import Recorder, RecordOptions
+from replay.recording import header_devices
 from rules import DeviceInfo
 from tests.support import until, wait_until
 from wire import DataMessage, EventMessage, GatewayStatus, encode
@@ -91,7 +91,7 @@ async def test_duration_stops_the_recorder(broker: Mosquitto, tmp_path: Path) ->
 def test_unreachable_broker_exits_3(tmp_path: Path) -> None:
     import typer
 
-    from cloud.replay.cli import record_cmd
+    from replay.cli import record_cmd
 
     app = typer.Typer()
     app.command("record")(record_cmd)
@@ -108,7 +108,7 @@ def test_sigterm_and_kill9_keep_what_was_recorded(
 ) -> None:
     out = tmp_path / f"{how}.gz"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloud.replay.cli", "record", "--broker", broker.url,
+        [sys.executable, "-m", "replay.cli", "record", "--broker", broker.url,
          "--out", str(out)],
         cwd=Path(__file__).resolve().parents[2], env={**os.environ, "PYTHONPATH": "."},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -8,9 +8,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from cloud.replay.errors import RecordingError
-from cloud.replay.reader import RecordingReader
-from cloud.replay.recording import (
+from replay.errors import RecordingError
+from replay.reader import RecordingReader
+from replay.recording import (
     FORMAT,
     RecordingWriter,
     entry_line,

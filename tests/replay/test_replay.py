@@ -9,12 +9,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cloud.devices_csv import write_devices_csv
-from cloud.replay.cli import fleet_cmd, record_cmd, replay_cmd
-from cloud.replay.fleet import FleetOptions, generate_fleet
-from cloud.replay.recording import make_header, write_recording
-from cloud.replay.session import ReplayOptions, run_replay
+from replay.cli import fleet_cmd, record_cmd, replay_cmd
+from replay.fleet import FleetOptions, generate_fleet
+from replay.recording import make_header, write_recording
+from replay.session import ReplayOptions, run_replay
 from rules import DeviceInfo, library_texts
+from rules.devices_csv import write_devices_csv
 from wire import DataMessage, DropRecord, EventMessage, GatewayStatus, encode
 from wire.topics import data_topic, dropped_topic, event_topic, status_topic
 

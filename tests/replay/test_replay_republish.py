@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from cloud.replay.cli import replay_cmd
-from cloud.replay.recording import make_header, write_recording
 from gridalarm.brokers import Mosquitto, free_port
+from replay.cli import replay_cmd
+from replay.recording import make_header, write_recording
 from tests.support import Recorder, wait_until
 from wire import DataMessage, GatewayStatus, encode
 from wire.topics import data_topic, status_topic
