@@ -10,13 +10,16 @@ from rules.devices import DeviceInfo
 from rules.engine import Engine
 from rules.errors import RuleError, SnapshotError
 from rules.library import library_texts
+from rules.meaning import Category, Notify
 from rules.model import Clears, OpenAlarm, Severity, Transition, TransitionKind
 from rules.ruleset import RuleSet, parse_ruleset
 
 __all__ = [
+    "Category",
     "Clears",
     "DeviceInfo",
     "Engine",
+    "Notify",
     "OpenAlarm",
     "RuleError",
     "RuleSet",

@@ -85,7 +85,8 @@ def transition(
     lv = rule.levels[max(level, 0)]
     return Transition(
         kind, cond.key, rule.id, cond.dev, cond.gw, severity, ts,
-        lv.title_en, lv.title_zh, cond.value(), rule.clears.value, detail,
+        lv.title_en, lv.title_zh, rule.category, rule.notify, cond.value(), rule.clears.value,
+        detail,
     )  # fmt: skip
 
 
@@ -242,6 +243,8 @@ class AlarmBook:
                 ts,
                 corr.title_en,
                 corr.title_zh,
+                corr.category,
+                corr.notify,
                 None,
                 alarm.clears,
                 detail,

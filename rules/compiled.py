@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rules.meaning import Category, Notify
 from rules.model import Clears, Severity
 from rules.schema import (
     CorrelationSpec,
@@ -41,6 +42,8 @@ class Rule:
     kind: str
     title_en: str
     title_zh: str
+    category: Category
+    notify: Notify
     clears: Clears
     levels: tuple[Level, ...]
     raise_: tuple[float, ...]  # normalised (sign applied): raise when x >= raise_[i]
@@ -72,6 +75,8 @@ class Correlation:
     min_devices: int
     title_en: str
     title_zh: str
+    category: Category
+    notify: Notify
     reason: str
 
 
@@ -84,6 +89,8 @@ def compile_rule(spec: RuleSpec) -> Rule:
         kind=spec.kind,
         title_en=spec.title_en,
         title_zh=spec.title_zh,
+        category=spec.category,
+        notify=spec.notify,
         clears=spec.clears,
         levels=(Level(spec.severity, 1.0, 1.0, spec.reason, spec.title_en, spec.title_zh),),
         raise_=(1.0,),
@@ -121,6 +128,8 @@ def _levelled(spec: ThresholdSpec | RateSpec) -> Rule:
         kind=spec.kind,
         title_en=spec.title_en,
         title_zh=spec.title_zh,
+        category=spec.category,
+        notify=spec.notify,
         clears=spec.clears,
         levels=levels,
         raise_=tuple(level_sign * lv.raise_at for lv in levels),
@@ -141,5 +150,7 @@ def compile_correlation(spec: CorrelationSpec) -> Correlation:
         spec.min_devices,
         spec.title_en,
         spec.title_zh,
+        spec.category,
+        spec.notify,
         spec.reason,
     )

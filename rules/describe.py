@@ -89,7 +89,7 @@ def describe_rule(rule: Rule, scope: tuple[str, ...] | None) -> str:
     return (
         f"{rule.id} [{rule.kind}, {where}]: {_WHAT[rule.kind](rule, rule.levels[0])}"
         f"{'' if rule.record_only else f'; clears {rule.clears}'}"
-        f" — {rule.title_en} / {rule.title_zh}"
+        f" — {rule.category}, {rule.notify}: {rule.title_en} / {rule.title_zh}"
     )
 
 
@@ -97,7 +97,8 @@ def describe_correlation(c: Correlation) -> str:
     rules = ", ".join(sorted(c.rules))
     return (
         f"{c.id} [correlation]: alarms of {rules} on ≥ {c.min_devices} devices of one building "
-        f"within {_n(c.window_s)} s → confirmed ({c.reason}) — {c.title_en} / {c.title_zh}"
+        f"within {_n(c.window_s)} s → confirmed ({c.reason})"
+        f" — {c.category}, {c.notify}: {c.title_en} / {c.title_zh}"
     )
 
 

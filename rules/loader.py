@@ -8,14 +8,13 @@ from typing import Any, TypeVar
 
 import pydantic
 
+from rules.meaning import Category, Notify, choices
 from rules.schema import (
     RULE_MODELS,
     CorrelationSpec,
     OverrideSpec,
-    RateSpec,
     RuleFileSpec,
     RuleSpec,
-    ThresholdSpec,
 )
 from wire.yamlconf import ConfigError, ConfigIssue, line_of, parse_yaml, validate
 
@@ -55,7 +54,7 @@ class OverrideEntry:
             merged_spec(base, self.spec.set)
         except pydantic.ValidationError as err:
             return [self._issue(tuple(e["loc"]), e["msg"]) for e in err.errors()]
-        except _LevelProblems as err:
+        except _Problems as err:
             return [self._issue(loc, msg) for loc, msg in err.problems]
         return []
 
@@ -77,7 +76,9 @@ class FileLoad:
     overrides: list[OverrideEntry] = field(default_factory=list)
 
 
-class _LevelProblems(ValueError):
+class _Problems(ValueError):
+    """Cross-field problems of one spec (levels out of order, a record_only rule paging)."""
+
     def __init__(self, problems: list[tuple[Loc, str]]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{field_name(loc)}: {msg}" for loc, msg in problems))
@@ -88,15 +89,38 @@ def merged_spec(base: RuleSpec, updates: Mapping[str, Any]) -> RuleSpec:
     data = base.model_dump(exclude_unset=True)
     data.update(updates)
     spec = RULE_MODELS[base.kind].model_validate(data)
-    _check_levels(spec)  # type: ignore[arg-type]
+    _check(spec)  # type: ignore[arg-type]
     return spec  # type: ignore[return-value]
 
 
-def _check_levels(spec: RuleSpec) -> None:
-    if isinstance(spec, ThresholdSpec | RateSpec):
-        problems = spec.problems()
-        if problems:
-            raise _LevelProblems(problems)
+def _check(spec: RuleSpec) -> None:
+    problems = spec.problems()
+    if problems:
+        raise _Problems(problems)
+
+
+# What a missing meaning field says: the fix, and that nothing will guess it.
+_MISSING = {
+    "category": f"missing: say what the alarm is about ({choices(Category)}), "
+    "on the entry or as the file's default; it is never guessed from the id",
+    "notify": f"missing: say how people are told ({choices(Notify)}), "
+    "on the entry or as the file's default",
+}
+
+
+def _with_defaults(raw: Any, defaults: Mapping[str, str]) -> Any:
+    """The entry with the file's default meaning filled in where it gives none."""
+    if isinstance(raw, dict):
+        for key, value in defaults.items():
+            raw.setdefault(key, value)  # kept in the parsed tree: line_of still finds the entry
+    return raw
+
+
+def _explained(issue: ConfigIssue) -> ConfigIssue:
+    name = issue.field.rsplit(".", 1)[-1]
+    if name in _MISSING and issue.message == "Field required":
+        return replace(issue, message=_MISSING[name])
+    return issue
 
 
 def load_file(name: str, text: str) -> FileLoad:
@@ -111,9 +135,12 @@ def load_file(name: str, text: str) -> FileLoad:
     if data is None:
         return load
     scope = (spec.device_type,) if spec.device_type else None
+    meaning = (("category", spec.category), ("notify", spec.notify))
+    defaults = {k: v.value for k, v in meaning if v is not None}
     for n, raw in enumerate(data.get("rules") or ()):
-        _load_rule(load, raw, n, scope)
-    for n, raw in enumerate(data.get("correlations") or ()):
+        _load_rule(load, _with_defaults(raw, defaults), n, scope)
+    for n, entry in enumerate(data.get("correlations") or ()):
+        raw = _with_defaults(entry, defaults)
         cspec = _entry(load, CorrelationSpec, raw, f"correlations[{n}].")
         if cspec is not None:
             rule_lines = [(name, line_of(raw, ("rules", k))) for k in range(len(cspec.rules))]
@@ -134,7 +161,9 @@ def _entry(load: FileLoad, model: type[_S], raw: Any, prefix: str) -> _S | None:
 
 
 def _prefixed(issue: ConfigIssue, prefix: str) -> ConfigIssue:
-    return replace(issue, field=prefix + issue.field if issue.field else prefix.rstrip("."))
+    return _explained(
+        replace(issue, field=prefix + issue.field if issue.field else prefix.rstrip("."))
+    )
 
 
 def _load_rule(load: FileLoad, raw: Any, n: int, scope: tuple[str, ...] | None) -> None:
@@ -150,11 +179,11 @@ def _load_rule(load: FileLoad, raw: Any, n: int, scope: tuple[str, ...] | None) 
         return
     try:
         spec: RuleSpec = validate(model, raw, load.name)  # type: ignore[assignment]
-        _check_levels(spec)
+        _check(spec)
     except ConfigError as err:
         load.issues += [_prefixed(i, prefix) for i in err.issues]
         return
-    except _LevelProblems as err:
+    except _Problems as err:
         load.issues += [
             ConfigIssue(load.name, line_of(raw, loc), prefix + field_name(loc), msg)
             for loc, msg in err.problems

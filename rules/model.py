@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from rules.meaning import Category, Notify
+
 _RANK = {"info": 0, "warning": 1, "danger": 2, "critical": 3}
 
 
@@ -78,6 +80,8 @@ class Transition:
     ts: float
     title_en: str
     title_zh: str
+    category: Category  # what it is about; a CONFIRM carries its correlation's
+    notify: Notify  # how urgently people are told (the rule's, or the correlation's)
     value: float | None
     clears: str
     detail: dict[str, Any]

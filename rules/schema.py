@@ -1,7 +1,8 @@
 """The YAML rule language as pydantic models (load time only; the engine never sees these).
 
 A file holds ``rules``, ``correlations`` and ``overrides``; ``device_type`` is the default
-scope of the file's rules. Each rule picks its model by ``kind``.
+scope of the file's rules, ``category`` and ``notify`` the default meaning of its rules and
+correlations (each may set its own). Each rule picks its model by ``kind``.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rules.meaning import Category, Notify
 from rules.model import Clears, Severity
 
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")]
 Reason = Annotated[
     str, Field(min_length=3, description="why this number: standard, datasheet or practice")
 ]
+CATEGORY = "what the alarm is about (rules.meaning.Category); never guessed from the id"
+NOTIFY = "page: at once; summary: in the worker's next grouped summary; board: nobody messaged"
 
 
 class _Spec(BaseModel):
@@ -39,11 +43,17 @@ class _RuleSpec(_Spec):
     id: RuleId = Field(description="unique across the rule set; keys alarms with the device")
     title_en: str = Field(min_length=1, description="English title shown to people")
     title_zh: str = Field(min_length=1, description="中文标题")
+    category: Category = Field(description=CATEGORY)
+    notify: Notify = Field(description=NOTIFY)
     types: list[str] | None = Field(
         None, description="device types this rule applies to; default the file's device_type"
     )
     clears: Clears = Field(Clears.AUTO, description="auto: the sensor clears; manual: a person")
     description: str = Field("", description="free text")
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Cross-field checks as (location, message); none by default."""
+        return []
 
 
 class _Levelled(_RuleSpec):
@@ -105,6 +115,11 @@ class EventSpec(_Single):
     hold_s: float = Field(60.0, ge=0, description="a momentary event's alarm lasts this long")
     record_only: bool = Field(False, description="recorded, never dispatched (test button)")
 
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        if self.record_only and self.notify is not Notify.BOARD:
+            return [(("notify",), "a record_only rule never messages anyone: notify must be board")]
+        return []
+
 
 class CountSpec(_Single):
     """At least min_count events of one device within window_s."""
@@ -162,6 +177,8 @@ class CorrelationSpec(_Spec):
     min_devices: int = Field(2, ge=2, description="distinct devices needed")
     title_en: str = Field(min_length=1, description="title of the confirmation")
     title_zh: str = Field(min_length=1, description="确认标题")
+    category: Category = Field(description=CATEGORY)
+    notify: Notify = Field(description=NOTIFY + " (once confirmed)")
     reason: Reason
 
 
@@ -204,7 +221,8 @@ class OverrideSpec(_Spec):
     def _does_something(self) -> OverrideSpec:
         if not self.set and self.disabled is None:
             raise ValueError("give set or disabled")
-        for k in ("id", "kind", "types", "direction"):
+        # what a rule means is the same on every device; how urgently it is told may differ
+        for k in ("id", "kind", "types", "direction", "category"):
             if k in self.set:
                 raise ValueError(f"set cannot change {k}")
         return self
@@ -214,6 +232,12 @@ class RuleFileSpec(_Spec):
     """One rule file; entries stay raw here and are validated one by one (every error found)."""
 
     device_type: str | None = Field(None, description="default scope of this file's rules")
+    category: Category | None = Field(
+        None, description="default category of this file's rules and correlations"
+    )
+    notify: Notify | None = Field(
+        None, description="default notify of this file's rules and correlations"
+    )
     rules: list[dict[str, Any]] = Field(default_factory=list, description="the rules")
     correlations: list[dict[str, Any]] = Field(default_factory=list, description="correlations")
     overrides: list[dict[str, Any]] = Field(default_factory=list, description="overrides")

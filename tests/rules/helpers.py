@@ -6,14 +6,24 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
+import pytest
+
 from rules import DeviceInfo, Engine, RuleSet, Transition, parse_ruleset
 from wire.messages import DataMessage, EventMessage, GatewayStatus, Quality
+from wire.yamlconf import ConfigError
 
 _seq = iter(range(1, 10**9))
 
 
 def ruleset(text: str, name: str = "t.yaml") -> RuleSet:
     return parse_ruleset({name: textwrap.dedent(text)})
+
+
+def errors(files: dict[str, str]) -> list[str]:
+    """The ``file:line: field: message`` lines of a rule set that must be refused."""
+    with pytest.raises(ConfigError) as info:
+        parse_ruleset({k: textwrap.dedent(v) for k, v in files.items()})
+    return str(info.value).splitlines()
 
 
 def device(dev: str = "d1", type_: str = "flood", **kw: Any) -> DeviceInfo:

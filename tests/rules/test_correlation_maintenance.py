@@ -11,11 +11,13 @@ from tests.rules.helpers import brief, data, device, event, feed, ruleset
 
 SMOKE = """
 device_type: smoke
+category: fire
+notify: page
 rules:
   - {id: fire, kind: event, event: smoke_alarm, severity: critical, clears: manual, reason: "test reason",
      title_en: Suspected fire, title_zh: 疑似火警}
   - {id: test, kind: event, event: test_button, record_only: true, severity: info, reason: "test reason",
-     title_en: T, title_zh: T}
+     title_en: T, title_zh: T, category: test, notify: board}
 correlations:
   - {id: confirmed, rules: [fire], window_s: 120, reason: "test reason", title_en: Fire confirmed, title_zh: 火警确认}
 """
@@ -96,6 +98,8 @@ def test_device_in_maintenance_does_not_confirm_others() -> None:
 
 OVERRIDES = """
 device_type: flood
+category: flood
+notify: page
 rules:
   - id: lvl
     kind: threshold

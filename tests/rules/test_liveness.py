@@ -9,6 +9,8 @@ from tests.rules.helpers import brief, data, device, feed, ruleset, status
 from wire.messages import Quality
 
 RULES = """
+category: device_fault
+notify: summary
 rules:
   - {id: silent, kind: deadman, factor: 3, severity: warning, reason: "test reason", title_en: S, title_zh: S}
   - {id: noresp, kind: quality, for_s: 300, severity: warning, reason: "test reason", title_en: N, title_zh: N}

@@ -9,6 +9,8 @@ from tests.rules.helpers import brief, data, device, event, ruleset
 
 RULES = """
 device_type: flood
+category: flood
+notify: page
 rules:
   - id: lvl
     kind: threshold

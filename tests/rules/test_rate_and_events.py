@@ -11,6 +11,8 @@ from tests.rules.helpers import brief, data, device, event, feed, ruleset
 
 RATE = """
 device_type: flood
+category: flood
+notify: page
 rules:
   - id: rising
     kind: rate
@@ -56,13 +58,15 @@ def test_rate_clears_when_the_rise_leaves_the_window() -> None:
 
 EVENTS = """
 device_type: smoke
+category: fire
+notify: page
 rules:
   - {id: fire, kind: event, event: smoke_alarm, severity: critical, clears: manual, reason: "test reason",
      title_en: Suspected fire, title_zh: 疑似火警}
   - {id: fault, kind: event, event: fault, severity: warning, hold_s: 30, reason: "test reason",
      title_en: F, title_zh: F}
   - {id: test, kind: event, event: test_button, record_only: true, severity: info, reason: "test reason",
-     title_en: T, title_zh: T}
+     title_en: T, title_zh: T, category: test, notify: board}
   - {id: many, kind: count, event: ebike_detected, min_count: 3, window_s: 600, severity: warning,
      reason: "test reason", title_en: M, title_zh: M}
 """

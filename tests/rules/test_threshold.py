@@ -11,6 +11,8 @@ from tests.rules.helpers import brief, data, device, feed, ruleset
 
 LEVELS = """
 device_type: flood
+category: flood
+notify: page
 rules:
   - id: lvl
     kind: threshold
@@ -136,6 +138,8 @@ def test_direction_below() -> None:
     e = Engine(
         ruleset("""
         device_type: smoke
+        category: device_fault
+        notify: summary
         rules:
           - id: batt
             kind: threshold
@@ -164,6 +168,8 @@ def test_bool_measurement() -> None:
     e = Engine(
         ruleset("""
         device_type: flood
+        category: flood
+        notify: page
         rules:
           - {id: bit, kind: threshold, measurement: level_alarm, title_en: A, title_zh: A,
              levels: [{severity: warning, raise_at: 1, reason: "device bit"}]}

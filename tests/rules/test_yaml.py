@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rules import library_texts, parse_ruleset
-from wire.yamlconf import ConfigError
+from tests.rules.helpers import errors
 
 GOOD = """\
 device_type: flood
@@ -23,13 +22,9 @@ rules:
       - {severity: warning, raise_at: 150, clear_at: 130, reason: "test reason"}
     title_en: L
     title_zh: L
+    category: flood
+    notify: page
 """
-
-
-def errors(files: dict[str, str]) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_ruleset({k: textwrap.dedent(v) for k, v in files.items()})
-    return str(info.value).splitlines()
 
 
 @pytest.mark.parametrize(
@@ -56,8 +51,8 @@ def errors(files: dict[str, str]) -> list[str]:
             GOOD.replace('reason: "test reason"', "reason: x"),
             "t.yaml:7: rules[0].levels[0].reason: String should have at least 3 characters",
         ),
-        (GOOD + "  - id: lvl\n    kind: deadman\n", "t.yaml:10: rules[1]"),
-        (GOOD + "foo: 1\n", "t.yaml:10: foo: Extra inputs are not permitted"),
+        (GOOD + "  - id: lvl\n    kind: deadman\n", "t.yaml:12: rules[1]"),
+        (GOOD + "foo: 1\n", "t.yaml:12: foo: Extra inputs are not permitted"),
         ("rules: [\n", "t.yaml:2: YAML syntax"),
     ],
 )
@@ -70,9 +65,9 @@ def test_error_names_file_line_field(text: str, expected: str) -> None:
 def test_cross_file_errors_all_listed() -> None:
     other = """\
     rules:
-      - {id: lvl, kind: deadman, factor: 3, severity: warning, reason: dup id, title_en: S, title_zh: S}
+      - {id: lvl, kind: deadman, factor: 3, severity: warning, reason: dup id, title_en: S, title_zh: S, category: device_fault, notify: summary}
     correlations:
-      - {id: c, rules: [nope], reason: "test reason", title_en: C, title_zh: C}
+      - {id: c, rules: [nope], reason: "test reason", title_en: C, title_zh: C, category: fire, notify: page}
     overrides:
       - {match: {grid: g1}, rule: missing, disabled: true}
       - match: {device: d1}

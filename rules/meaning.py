@@ -1,0 +1,45 @@
+"""What an alarm means to people: its category and how urgently they are told.
+
+Every rule and correlation declares both (or takes its file's defaults); nothing downstream
+guesses them from a rule id. The words people read are the rule's own ``title_en`` /
+``title_zh``; the category says what family of trouble those words belong to.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Category(enum.StrEnum):
+    """What an alarm is about. Small on purpose: a new rule fits one or the set is wrong."""
+
+    FIRE = "fire"
+    """A fire or its signs: smoke, heat, heat rising, a confirmed fire."""
+    FLOOD = "flood"
+    """Water on the street: level, rising water, heavy rain at a flood-prone point."""
+    MANHOLE = "manhole"
+    """A manhole cover open, tilted or loose, or its well filling with water."""
+    EBIKE = "ebike"
+    """E-bikes taken into lift cars, and the lift door held open by it."""
+    DEVICE_FAULT = "device_fault"
+    """A device that cannot do its job: fault, battery, removed, silent, poor radio."""
+    GATEWAY = "gateway"
+    """A gateway offline: every device behind it is unwatched."""
+    TEST = "test"
+    """A test press or commissioning check: for the maintenance log only."""
+
+
+class Notify(enum.StrEnum):
+    """How urgently people are told of a raised alarm."""
+
+    PAGE = "page"
+    """At once: SMS / push to the on-duty worker, escalating if nobody takes it."""
+    SUMMARY = "summary"
+    """No alert of its own: it goes into the worker's next grouped summary."""
+    BOARD = "board"
+    """Only shown on the alarm board; nobody is messaged and nothing escalates."""
+
+
+def choices(enum_type: type[enum.StrEnum]) -> str:
+    """``fire, flood, …``: the values a YAML field accepts, for error messages."""
+    return ", ".join(m.value for m in enum_type)
