@@ -20,6 +20,9 @@ app = typer.Typer(
     help="Field alarms to the nearest grid worker: simulators, edge gateway, cloud (网格告警).",
     no_args_is_help=True,
     add_completion=False,
+    # Usage errors the plain way ("Error: …" on one line): typer's boxed form re-wraps them to
+    # the terminal's width, 80 columns when piped, which splits long paths and values.
+    rich_markup_mode=None,
 )
 app.add_typer(sim_app, name="sim", help="Simulated field devices: run, list, trigger, fault.")
 app.add_typer(edge_app, name="edge", help="The edge gateway and the installer's tools.")

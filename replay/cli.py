@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from replay.display import html_report, print_comparison, print_summary, print_timeline
 from replay.errors import BrokerUnreachable, ReplayError
@@ -30,12 +31,14 @@ from wire.yamlconf import ConfigError
 EXIT_BAD_INPUT = 2
 EXIT_BROKER = 3
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a line is never broken or cut to the terminal's width, so a message with a long
+# path stays one line when piped or read by a program (tables still fit the width).
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(error: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/] {error}", highlight=False)
+    err.print(f"[red]error:[/] {escape(str(error))}")
     return typer.Exit(EXIT_BROKER if isinstance(error, BrokerUnreachable) else EXIT_BAD_INPUT)
 
 
@@ -82,7 +85,7 @@ def record_cmd(
         count = asyncio.run(_record(recorder))
     except (ReplayError, ConfigError, OSError) as error:
         raise _fail(error) from None
-    err.print(f"recorded {count} messages to {out_file}")
+    err.print(f"recorded {count} messages to {escape(str(out_file))}")
 
 
 async def _record(recorder: Recorder) -> int:
@@ -151,7 +154,7 @@ def replay_cmd(  # noqa: PLR0917 - each parameter is a CLI option
     except (ReplayError, OSError) as error:
         raise _fail(error) from None
     for warning in outcome.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.print(f"[yellow]warning:[/] {escape(str(warning))}")
     data = outcome.report
     if not live:
         print_timeline(out, data["transitions"], timeline, tz_offset_h)
@@ -179,7 +182,7 @@ def _to_broker(file: Path, broker: str, speed: float | None, bar: ProgressBar) -
         result = asyncio.run(republish(reader, broker, speed, lambda _n: bar.bytes(reader)))
         warnings = reader.stats.warnings()
     for warning in warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.print(f"[yellow]warning:[/] {escape(str(warning))}")
     err.print(
         f"re-published {result.messages} messages ({result.span_s:.1f} s of recording) "
         f"in {result.elapsed_s:.1f} s"
@@ -233,7 +236,7 @@ def fleet_cmd(  # noqa: PLR0917 - each parameter is a CLI option
     for i in summary.incidents:
         kinds[i.kind] = kinds.get(i.kind, 0) + 1
     err.print(
-        f"{out_file}: {summary.devices} devices on {summary.gateways} gateways, "
+        f"{escape(str(out_file))}: {summary.devices} devices on {summary.gateways} gateways, "
         f"{summary.messages} messages, {summary.readings} readings; incidents {kinds}"
     )
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 SEVERITY_STYLE = {"critical": "bold red", "danger": "red", "warning": "yellow", "info": "cyan"}
@@ -32,14 +33,16 @@ def print_timeline(
 ) -> None:
     for t in transitions[:limit]:
         style = SEVERITY_STYLE.get(t["severity"], "")
+        who = escape(f"{t['device'] or t['gateway']:<12}  {t['title_zh']}  {t['title_en']}")
         console.print(
-            f"{when(t['ts'], tz_offset_h)}  {t['kind']:<10} [{style}]{t['severity']:<8}[/]  "
-            f"{t['device'] or t['gateway']:<12}  {t['title_zh']}  {t['title_en']}",
+            f"{when(t['ts'], tz_offset_h)}  {t['kind']:<10} [{style}]{t['severity']:<8}[/]  {who}",
             highlight=False,
             soft_wrap=True,
         )
     if len(transitions) > limit:
-        console.print(f"… {len(transitions) - limit} more transitions (see --report / --html)")
+        console.print(
+            f"… {len(transitions) - limit} more transitions (see --report / --html)", soft_wrap=True
+        )
 
 
 def _counts_table(title: str, counts: Mapping[str, int] | Iterable[tuple[str, int]]) -> Table:
@@ -54,12 +57,14 @@ def _counts_table(title: str, counts: Mapping[str, int] | Iterable[tuple[str, in
 def print_summary(console: Console, summary: dict[str, Any], stats: dict[str, Any]) -> None:
     console.print(
         f"[bold]{summary['alarms']}[/] alarms, {summary['transitions']} transitions "
-        f"({', '.join(f'{k} {v}' for k, v in summary['by_kind'].items()) or 'none'})"
+        f"({', '.join(f'{k} {v}' for k, v in summary['by_kind'].items()) or 'none'})",
+        soft_wrap=True,
     )
     ttr = summary["time_to_raise_s"]
     console.print(
         f"time to raise (triggering message → raise): median {_secs(ttr['median'])}, "
-        f"p95 {_secs(ttr['p95'])}, max {_secs(ttr['max'])}"
+        f"p95 {_secs(ttr['p95'])}, max {_secs(ttr['max'])}",
+        soft_wrap=True,
     )
     for title, key in (
         ("by rule", "by_rule"),
@@ -71,23 +76,36 @@ def print_summary(console: Console, summary: dict[str, Any], stats: dict[str, An
             console.print(_counts_table(title, summary[key]))
     ignored = {k: stats[k] for k in ("duplicates", "unknown_device", "wrong_gateway") if stats[k]}
     if ignored or stats["refused"]:
-        console.print(f"skipped: {ignored} refused: {stats['refused']}", highlight=False)
+        console.print(
+            f"skipped: {ignored} refused: {stats['refused']}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def print_comparison(console: Console, compare: dict[str, Any], tz_offset_h: float) -> None:
     c = compare["counts"]
+    labels = escape(f"A={compare.get('label_a', 'A')} B={compare['rules']['label']}")
     console.print(
-        f"[bold]compare[/] A={compare.get('label_a', 'A')} B={compare['rules']['label']}: "
+        f"[bold]compare[/] {labels}: "
         f"only in A {c['only_a']}, only in B {c['only_b']}, shifted {c['shifted']}, "
-        f"same {c['same']}, severity changed {c['severity_changed']}"
+        f"same {c['same']}, severity changed {c['severity_changed']}",
+        soft_wrap=True,
     )
     for title, rows in (("only in A", compare["only_a"]), ("only in B", compare["only_b"])):
         for r in rows:
-            console.print(f"  {title}: {when(r['ts'], tz_offset_h)} {r['key']} {r['severity']}")
+            console.print(
+                f"  {title}: {when(r['ts'], tz_offset_h)} {r['key']} {r['severity']}",
+                markup=False,
+                soft_wrap=True,
+            )
     for r in compare["shifted"]:
         console.print(
             f"  shifted {r['shift_s']:+.1f} s: {r['key']} "
-            f"{when(r['a_ts'], tz_offset_h)} → {when(r['b_ts'], tz_offset_h)}"
+            f"{when(r['a_ts'], tz_offset_h)} → {when(r['b_ts'], tz_offset_h)}",
+            markup=False,
+            soft_wrap=True,
         )
 
 
