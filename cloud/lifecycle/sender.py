@@ -15,6 +15,7 @@ from cloud.lifecycle.config import LifecycleConfig
 from cloud.lifecycle.errors import DeliveryError
 from cloud.lifecycle.model import OutboundMessage
 from cloud.lifecycle.protocols import Renderer, Sender
+from cloud.notify.redaction import describe_exception, redact
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,11 @@ class OutboxSender:
             return outbox.Result(m, error=str(err), retryable=err.retryable)
         except TimeoutError:
             return outbox.Result(m, error=f"no answer in {SEND_TIMEOUT_S} s", retryable=True)
-        except Exception as err:  # a broken Sender must not stop the outbox: retry, log it
-            logger.exception("message %s (worker %s): sender raised", m.message_id, m.worker_id)
+        except Exception as err:  # noqa: BLE001 - a broken Sender must not stop the outbox: retry, log it
+            logger.error(  # no traceback: its message would print numbers and links verbatim
+                "message %s (worker %s): sender raised %s",
+                m.message_id, m.worker_id, describe_exception(err),
+            )  # fmt: skip
             return outbox.Result(m, error=f"{type(err).__name__}: {err}", retryable=True)
         return outbox.Result(m, receipt=receipt)
 
@@ -101,4 +105,4 @@ class OutboxSender:
             else:
                 self.failed_attempts += 1
                 logger.info("message %s on %s failed: %s", r.message.message_id,
-                            r.message.channel, r.error)  # fmt: skip
+                            r.message.channel, redact(r.error))  # fmt: skip

@@ -28,6 +28,7 @@ from cloud.notify.message import (
     WebhookTarget,
     message_id,
 )
+from cloud.notify.redaction import escape, mask_phone, redact
 from cloud.notify.smstext import fits_one_sms, sms_encoding, sms_units
 from cloud.notify.templates import AlarmFacts, render_alarm, render_summary
 from cloud.notify.twilio_sms import TwilioSettings, TwilioSms
@@ -61,11 +62,14 @@ __all__ = [
     "Webhook",
     "WebhookFormat",
     "WebhookTarget",
+    "escape",
     "fits_one_sms",
     "generate_vapid_keys",
     "link",
+    "mask_phone",
     "message_id",
     "parse_reply",
+    "redact",
     "render_alarm",
     "render_summary",
     "sign_json_body",

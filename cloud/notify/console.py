@@ -1,4 +1,4 @@
-"""The demo's channel: writes each message to a callback (the terminal, a log)."""
+"""The demo's channel: shows each message on a display callback (the terminal), or logs it."""
 
 from __future__ import annotations
 
@@ -7,20 +7,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cloud.notify.message import ChannelKind, Message, Receipt
+from cloud.notify.redaction import escape, mask_phone, redact
 
 logger = logging.getLogger(__name__)
 
 
-def _log_line(line: str) -> None:
-    logger.info("%s", line)
-
-
 class ConsoleChannel:
-    """Emits `→ name (phone): text`, plus `data["alt_text"]` (the other language) if present."""
+    """Emits `→ name (phone) [id]: text`, plus `data["alt_text"]` (the other language).
+
+    A display callback (*emit*, e.g. the demo's terminal standing in for the phone) gets the
+    message as sent. Without one the lines go to the log, where the number is masked and the
+    link (a credential for its lifetime) is left out.
+    """
 
     def __init__(
         self,
-        emit: Callable[[str], None] = _log_line,
+        emit: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._emit = emit
@@ -28,10 +30,15 @@ class ConsoleChannel:
 
     async def send(self, msg: Message) -> Receipt:
         """Emit one line per language; never fails."""
-        who = msg.recipient
-        address = who.phone or who.worker_id
-        self._emit(f"→ {who.name} ({address}) [{msg.id}]: {msg.text}")
         alt = msg.data.get("alt_text")
-        if alt:
-            self._emit(f"→ {who.name} ({address}) [{msg.id}]: {alt}")
+        for text in (msg.text, *([str(alt)] if alt else [])):
+            self._line(msg, text)
         return Receipt(provider_id=msg.id, channel=ChannelKind.CONSOLE, sent_at=self._clock())
+
+    def _line(self, msg: Message, text: str) -> None:
+        who = msg.recipient
+        if self._emit is not None:
+            self._emit(f"→ {who.name} ({who.phone or who.worker_id}) [{msg.id}]: {text}")
+            return
+        address = mask_phone(who.phone) if who.phone else escape(who.worker_id)
+        logger.info("→ %s (%s) [%s]: %s", escape(who.name), address, msg.id, redact(text))

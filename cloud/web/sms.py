@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from cloud.lifecycle import IllegalTransition, Outcome, UnknownAlarm
-from cloud.notify import Reply, parse_reply, verify_twilio_signature
+from cloud.notify import Reply, mask_phone, parse_reply, verify_twilio_signature
 from cloud.web.forms import read_form
 from cloud.web.protocols import WorkerDesk
 from cloud.web.render import ZH
@@ -59,7 +59,9 @@ def router(desk: WorkerDesk, auth_token: str, public_base_url: str) -> APIRouter
         url = signed_url + (f"?{request.url.query}" if request.url.query else "")
         signature = request.headers.get("x-twilio-signature")
         if not verify_twilio_signature(url, form, signature, auth_token):
-            logger.warning("twilio webhook: bad or missing signature from %s", form.get("From"))
+            logger.warning(
+                "twilio webhook: bad or missing signature from %s", mask_phone(form.get("From"))
+            )
             raise HTTPException(403, "invalid Twilio signature")
         return await _answer(desk, form.get("From", ""), form.get("Body", ""))
 
@@ -69,7 +71,7 @@ def router(desk: WorkerDesk, auth_token: str, public_base_url: str) -> APIRouter
 async def _answer(desk: WorkerDesk, phone: str, body: str) -> Response:
     who = await desk.worker_by_phone(phone)
     if who is None:
-        logger.info("sms reply from unregistered number %s", phone)
+        logger.info("sms reply from unregistered number %s", mask_phone(phone))
         return twiml(text("stranger", ZH) + " " + text("stranger", "en"))
     reply = parse_reply(body)
     if reply is Reply.UNKNOWN:

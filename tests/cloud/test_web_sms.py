@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from xml.etree import ElementTree as ET
 
@@ -176,3 +177,31 @@ def test_hostile_webhook_bodies(
 
 def test_healthz_over_http(base_url: str) -> None:
     assert httpx.get(f"{base_url}/healthz").json() == {"status": "ok"}
+
+
+FORGED_LINE = "\n2026-09-21 INFO cloud.web.sms alarm 41: sms take from worker w1"
+
+
+def _logged(caplog: pytest.LogCaptureFixture) -> str:
+    for r in caplog.records:
+        assert "\n" not in r.getMessage() and "\r" not in r.getMessage(), r.getMessage()
+    return "\n".join(r.getMessage() for r in caplog.records)
+
+
+def test_logs_mask_the_sender_and_escape_what_it_wrote(
+    base_url: str, desk: FakeDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    stranger = "+8613999999999"
+    assert post(base_url, twilio_form(stranger + FORGED_LINE, "2"), signature="bm90").status_code \
+        == 403  # fmt: skip
+    message(post(base_url, twilio_form(stranger + FORGED_LINE, "2")))
+    message(post(base_url, twilio_form(stranger, "1")))
+    assert post(base_url, twilio_form(stranger, "1"), signature="bm90").status_code == 403
+    message(post(base_url, twilio_form(W1_PHONE, "1")))
+    logged = _logged(caplog)
+    assert "+86139****9999" in logged
+    assert "13999999999" not in logged and W1_PHONE not in logged
+    assert "sms take from worker w1" in logged  # the real line, once
+    assert logged.count("sms take from worker w1") == 1
+    assert desk.state(41) is State.ACKNOWLEDGED
