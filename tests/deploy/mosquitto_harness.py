@@ -246,6 +246,20 @@ class Client:
     def wait_received(self, predicate: Callable[[list[mqtt.MQTTMessage]], bool], what: str) -> None:
         self.wait(lambda: predicate(self.received), what)
 
+    @property
+    def connected(self) -> bool:
+        with self._cond:
+            return self._connected
+
+    @property
+    def disconnects(self) -> int:
+        """How many times the connection was lost or closed."""
+        with self._cond:
+            return self._disconnects
+
+    def wait_disconnected(self, what: str) -> None:
+        self.wait(lambda: self._disconnects > 0, what)
+
     def topics(self) -> list[str]:
         with self._cond:
             return [m.topic for m in self.received]
@@ -262,6 +276,29 @@ class Client:
             self.paho.disconnect()
         finally:
             self.paho.loop_stop()
+
+
+def tls_client(
+    pki: PkiPaths, identity: str, client_id: str | None = None, **kwargs: object
+) -> Client:
+    """A client with *identity*'s certificate, asking for *client_id* (default: the identity)."""
+    pair = pki.clients[identity]
+    return Client(client_id or identity, tls=Tls(pki.ca_cert, pair.cert, pair.key), **kwargs)
+
+
+def render_dev(
+    tmp_path: Path, port: int, set_: dict[str, str] | None = None, drop: tuple[str, ...] = ()
+) -> Path:
+    """dev.conf pointed at a free port and a persistence folder under *tmp_path*."""
+    store = tmp_path / "store"
+    store.mkdir(exist_ok=True)
+    return render_config(
+        MOSQUITTO_CONFIGS / "dev.conf",
+        tmp_path / "dev.conf",
+        port=port,
+        set_={"persistence_location": f"{store}/", **(set_ or {})},
+        drop=drop,
+    )
 
 
 def render_production(tmp_path: Path, pki: PkiPaths) -> tuple[Path, int]:

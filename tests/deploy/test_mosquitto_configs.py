@@ -12,20 +12,18 @@ writes only commands; a client without a certificate (or with a foreign one) is 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
+from tests.deploy.conftest import StartBroker
 from tests.deploy.mosquitto_harness import (
-    MOSQUITTO_CONFIGS,
-    Broker,
     Client,
     Tls,
     free_port,
-    render_config,
-    render_production,
+    render_dev,
+    tls_client,
 )
 from tests.deploy.pki import PkiPaths, make_test_pki
 from wire.messages import Command, CommandReply, DataMessage, EventMessage, decode_sequenced, encode
@@ -36,35 +34,6 @@ pytestmark = pytest.mark.integration
 BURST = 3000  # three times Mosquitto's default max_queued_messages
 DATA_FILTER = "ga/v1/+/dev/+/data"
 
-StartBroker = Callable[..., Broker]
-
-
-@pytest.fixture
-def start_broker(tmp_path: Path) -> Iterator[StartBroker]:
-    """Start brokers from rendered configs; every one is stopped when the test ends."""
-    brokers: list[Broker] = []
-
-    def start(config: Path, port: int) -> Broker:
-        broker = Broker(config, port, tmp_path / f"mosquitto-{len(brokers)}.log").start()
-        brokers.append(broker)
-        return broker
-
-    try:
-        yield start
-    finally:
-        for broker in brokers:
-            broker.stop()
-
-
-@pytest.fixture
-def clients() -> Iterator[list[Client]]:
-    made: list[Client] = []
-    try:
-        yield made
-    finally:
-        for c in made:
-            c.close()
-
 
 def _data(gw: str, dev: str, seq: int) -> bytes:
     return encode(
@@ -73,20 +42,6 @@ def _data(gw: str, dev: str, seq: int) -> bytes:
 
 
 # --- dev.conf ---------------------------------------------------------------------------
-
-
-def _render_dev(
-    tmp_path: Path, port: int, set_: dict[str, str] | None = None, drop: tuple[str, ...] = ()
-) -> Path:
-    store = tmp_path / "store"
-    store.mkdir(exist_ok=True)
-    return render_config(
-        MOSQUITTO_CONFIGS / "dev.conf",
-        tmp_path / "dev.conf",
-        port=port,
-        set_={"persistence_location": f"{store}/", **(set_ or {})},
-        drop=drop,
-    )
 
 
 def _publish_burst(port: int, clients: list[Client]) -> None:
@@ -115,7 +70,7 @@ def test_dev_conf_keeps_3000_queued_messages_for_offline_subscriber_across_resta
     tmp_path: Path, start_broker: StartBroker, clients: list[Client]
 ) -> None:
     port = free_port()
-    config = _render_dev(tmp_path, port)
+    config = render_dev(tmp_path, port)
     broker = start_broker(config, port)
     _away_subscriber(port, clients)  # anonymous QoS 1 subscribe: allow_anonymous works
 
@@ -138,7 +93,7 @@ def test_control_default_queue_limit_drops_messages(
 ) -> None:
     """Without our max_queued_messages line, the same burst overflows: the test above has teeth."""
     port = free_port()
-    config = _render_dev(tmp_path, port, set_={"sys_interval": "1"}, drop=("max_queued_messages",))
+    config = render_dev(tmp_path, port, set_={"sys_interval": "1"}, drop=("max_queued_messages",))
     start_broker(config, port)
     _away_subscriber(port, clients)
     _publish_burst(port, clients)
@@ -156,36 +111,16 @@ def test_control_default_queue_limit_drops_messages(
 # --- production.conf --------------------------------------------------------------------
 
 
-@pytest.fixture
-def pki(tmp_path: Path) -> PkiPaths:
-    return make_test_pki(tmp_path / "pki", ["gw-01", "gw-02"])
-
-
-@pytest.fixture
-def production(tmp_path: Path, pki: PkiPaths, start_broker: StartBroker) -> int:
-    """A broker from production.conf + the shipped acl file; returns its port."""
-    config, port = render_production(tmp_path, pki)
-    start_broker(config, port)
-    return port
-
-
-def _tls_client(
-    pki: PkiPaths, identity: str, client_id: str | None = None, **kwargs: object
-) -> Client:
-    pair = pki.clients[identity]
-    return Client(client_id or identity, tls=Tls(pki.ca_cert, pair.cert, pair.key), **kwargs)
-
-
 def test_gateway_writes_only_its_own_subtree(
     production: int, pki: PkiPaths, clients: list[Client]
 ) -> None:
-    cloud = _tls_client(pki, "cloud")
+    cloud = tls_client(pki, "cloud")
     clients.append(cloud)
     cloud.connect(production)
     cloud.subscribe("ga/v1/#", qos=1)
 
     # gw-01's certificate; the username it sends is ignored (the CN is the identity)
-    gw = _tls_client(pki, "gw-01", protocol=mqtt.MQTTv5, username="gw-02")
+    gw = tls_client(pki, "gw-01", protocol=mqtt.MQTTv5, username="gw-02")
     clients.append(gw)
     gw.connect(production)
     cmd = encode(Command(id="c1", cmd="ping", ts=1_700_000_000.0))
@@ -212,45 +147,45 @@ def test_gateway_writes_only_its_own_subtree(
 def test_commands_reach_only_their_gateway_and_replies_reach_the_cloud(
     production: int, pki: PkiPaths, clients: list[Client]
 ) -> None:
-    cloud_rx = _tls_client(pki, "cloud", client_id="cloud-rx")
-    cloud_tx = _tls_client(pki, "cloud", client_id="cloud-tx")
-    gw1 = _tls_client(pki, "gw-01")
-    clients.extend([cloud_rx, cloud_tx, gw1])
-    for c in (cloud_rx, cloud_tx, gw1):
+    # one connection per certificate (its CN is its client id): the cloud reads and commands
+    cloud = tls_client(pki, "cloud")
+    gw1 = tls_client(pki, "gw-01")
+    clients.extend([cloud, gw1])
+    for c in (cloud, gw1):
         c.connect(production)
-    cloud_rx.subscribe("ga/v1/#", qos=1)
+    cloud.subscribe("ga/v1/#", qos=1)
     gw1.subscribe("ga/v1/#", qos=1)  # asks for everything; the ACL lets through its commands only
 
     def command(gw: str, cid: str) -> int:
-        return cloud_tx.publish(command_topic(gw, cid), encode(Command(id=cid, cmd="ping", ts=1.0)))
+        return cloud.publish(command_topic(gw, cid), encode(Command(id=cid, cmd="ping", ts=1.0)))
 
-    forged = cloud_tx.publish(data_topic("gw-01", "x"), _data("gw-01", "x", 7))  # cloud != gateway
+    forged = cloud.publish(data_topic("gw-01", "x"), _data("gw-01", "x", 7))  # cloud != gateway
     other, own = command("gw-02", "c2"), command("gw-01", "c1")
-    cloud_tx.wait_acked([forged, other, own])
+    cloud.wait_acked([forged, other, own])
 
     gw1.wait_received(lambda got: any(m.topic.endswith("/c1") for m in got), "its command")
     assert gw1.topics() == [command_topic("gw-01", "c1")]
 
     reply = encode(CommandReply(gw="gw-01", id="c1", ok=True, ts=2.0, result={"pong": True}))
     gw1.wait_acked([gw1.publish(reply_topic("gw-01", "c1"), reply)])
-    cloud_rx.wait_received(lambda got: any(m.topic.endswith("/reply") for m in got), "the reply")
-    # cloud_rx sees both commands (it reads ga/v1/#) and the reply, never the forged data
-    assert cloud_rx.topics() == [
+    cloud.wait_received(lambda got: any(m.topic.endswith("/reply") for m in got), "the reply")
+    # the cloud sees both commands (it reads ga/v1/#) and the reply, never the forged data
+    assert cloud.topics() == [
         command_topic("gw-02", "c2"),
         command_topic("gw-01", "c1"),
         reply_topic("gw-01", "c1"),
     ]
-    assert json.loads(cloud_rx.received[-1].payload)["result"] == {"pong": True}
+    assert json.loads(cloud.received[-1].payload)["result"] == {"pong": True}
 
 
 def test_gateway_event_and_birth_status_are_accepted(
     production: int, pki: PkiPaths, clients: list[Client]
 ) -> None:
-    cloud = _tls_client(pki, "cloud")
+    cloud = tls_client(pki, "cloud")
     clients.append(cloud)
     cloud.connect(production)
     cloud.subscribe("ga/v1/+/#", qos=1)
-    gw = _tls_client(pki, "gw-02")
+    gw = tls_client(pki, "gw-02")
     clients.append(gw)
     gw.paho.will_set(status_topic("gw-02"), b'{"gw":"gw-02","state":"offline","ts":1.0}', 1, True)
     gw.connect(production)
