@@ -11,14 +11,15 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cloud.config import CloudConfig, load_cloud_config
-from cloud.database import open_database
+from cloud.database import connect, open_database
 from cloud.ingest.devices import upsert_devices
-from cloud.lifecycle.rule_alarms import list_alarms
+from cloud.lifecycle.board import BoardRow, list_board
 from cloud.registry import create_registry_tables, import_district, write_demo_district
 from rules.devices_csv import read_devices_csv
 from rules.folder import load_rules
@@ -26,18 +27,36 @@ from wire.yamlconf import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The cloud worker and its data.")
 rules_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rule sets.")
-console = Console()
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Cloud config file (YAML).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+# `gridalarm demo` keeps its state here (relative to where it runs) and its cloud database in
+# this file of it; `cloud alarms` without --config reads it.
+DEMO_STATE_DIR = Path("var/demo")
+DEMO_DATABASE = "cloud.sqlite"
+PIPED_WIDTH = 10_000  # a table piped to a file or program keeps its natural width
+
+
+def _out() -> Console:
+    """stdout: lines never wrapped; on a terminal tables fit it, piped they are never cut."""
+    console = Console(soft_wrap=True, highlight=False)
+    if not console.is_terminal:
+        console.width = PIPED_WIDTH
+    return console
+
+
+def _print_issues(err: ConfigError) -> None:
+    """One line per problem (file:line: field: message) on stderr, never wrapped."""
+    for issue in err.issues:
+        typer.echo(str(issue), err=True)
 
 
 def _config(path: Path) -> CloudConfig:
     try:
         return load_cloud_config(path)
     except ConfigError as err:
-        for issue in err.issues:
-            console.print(str(issue), markup=False, highlight=False)
+        _print_issues(err)
         raise typer.Exit(2) from None
 
 
@@ -58,8 +77,7 @@ def run(
     try:
         load_rules(cfg.rules_dir)
     except ConfigError as err:
-        for issue in err.issues:
-            console.print(str(issue), markup=False, highlight=False)
+        _print_issues(err)
         raise typer.Exit(2) from None
 
     async def main() -> None:
@@ -76,28 +94,105 @@ def run(
 
 @app.command()
 def alarms(
-    config: ConfigOpt,
-    open_only: Annotated[bool, typer.Option("--open", help="Only open alarms.")] = False,
-    as_json: JsonOpt = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help=f"Cloud config file (YAML); default: the demo's database "
+            f"({DEMO_STATE_DIR / DEMO_DATABASE}) if it exists.",
+        ),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option("--database", help="Database URL or SQLite file, instead of --config."),
+    ] = None,
+    open_only: Annotated[
+        bool, typer.Option("--open", help="Only alarms not yet resolved or cleared.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 200,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='{"database": URL, "alarms": [...]}; each alarm\'s fields are listed in '
+            "cloud/lifecycle/board.py.",
+        ),
+    ] = False,
 ) -> None:
-    """List alarms, newest first."""
-    cfg = _config(config)
-    rows = list_alarms(open_database(cfg.database_url), open_only=open_only)
+    """List alarms, newest first, with their lifecycle state, who holds them and since when."""
+    url = _database_url(config, database)
+    rows = list_board(connect(url), open_only=open_only, limit=limit)
+    shown = sa.make_url(url).render_as_string(hide_password=True)
     if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        body = {"database": shown, "alarms": [r.as_json() for r in rows]}
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=1))
         return
-    table = Table("raised", "state", "severity", "device", "rule", "title", "confirmed")
+    table = Table(
+        "raised 发生", "state 状态", "since 起", "who 处置人", "severity 级别", "device 设备",
+        "rule 规则", "title 标题",
+    )  # fmt: skip
     for r in rows:
         table.add_row(
-            _when(r["raised_ts"]),
-            r["state"],
-            r["severity"],
-            r["device"] or r["gateway"],
-            r["rule_id"],
-            f"{r['title_zh']} / {r['title_en']}",
-            "✓" if r["confirmed"] else "",
+            _when(r.raised_ts), _state(r), _when(r.since), r.holder or "", r.severity,
+            r.device or r.gateway, r.rule_id, f"{r.title_zh} / {r.title_en}",
+        )  # fmt: skip
+    _out().print(table)
+
+
+STATE_ZH = {
+    "raised": "已发生", "notified": "已通知", "escalated": "已升级", "acknowledged": "已接单",
+    "on_site": "已到场", "resolved": "已完结", "cleared": "已消除",
+}  # fmt: skip
+OUTCOME_ZH = {"real": "真实", "false_alarm": "误报", "device_fault": "设备故障", "test": "测试"}
+
+
+def _state(r: BoardRow) -> str:
+    text = f"{r.state} {STATE_ZH.get(r.state, '')}".rstrip()
+    if r.outcome:
+        text += f" ({r.outcome} {OUTCOME_ZH.get(r.outcome, '')})".replace(" )", ")")
+    return text + (" ⚠ overdue 超时" if r.overdue else "")
+
+
+def _database_url(config: Path | None, database: str | None) -> str:
+    """The database to read, from --config, --database or the demo's state; said on stderr."""
+    if config is not None and database is not None:
+        typer.echo(
+            "--config 与 --database 只能选一个 / give --config or --database, not both", err=True
         )
-    console.print(table)
+        raise typer.Exit(2)
+    if config is not None:
+        url = _config(config).database_url
+    elif database is not None:
+        url = database if "://" in database else f"sqlite:///{Path(database).resolve()}"
+    else:
+        demo = DEMO_STATE_DIR / DEMO_DATABASE
+        if not demo.is_file():
+            typer.echo(
+                f"没有 --config，也没有演示数据库 {demo} / no --config given and no demo "
+                f"database at {demo} (run `gridalarm demo` here, or pass --config)",
+                err=True,
+            )
+            raise typer.Exit(2)
+        url = f"sqlite:///{demo.resolve()}"
+    _check_sqlite_file(url)
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    typer.echo(f"读取数据库 reading {shown}", err=True)
+    return url
+
+
+def _check_sqlite_file(url: str) -> None:
+    """A read never creates a database: a missing SQLite file is an error, not an empty list."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        typer.echo(f"{url}: 不是数据库地址 not a database URL", err=True)
+        raise typer.Exit(2) from None
+    path = parsed.database
+    sqlite_file = parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
+    if sqlite_file and not Path(str(path)).is_file():
+        typer.echo(f"{path}: 无法打开 cannot open: no such file", err=True)
+        raise typer.Exit(2)
 
 
 @app.command("import-devices")
@@ -109,11 +204,10 @@ def import_devices(
     try:
         devices = read_devices_csv(csv_file.read_text(encoding="utf-8"), str(csv_file))
     except ConfigError as err:
-        for issue in err.issues:
-            console.print(str(issue), markup=False, highlight=False)
+        _print_issues(err)
         raise typer.Exit(2) from None
     count = upsert_devices(open_database(cfg.database_url), devices)
-    console.print(f"imported {count} devices")
+    typer.echo(f"imported {count} devices")
 
 
 @app.command("import")
@@ -131,7 +225,7 @@ def import_dir(
         _print_issues(err)
         raise typer.Exit(2) from None
     for name, count in counts.items():
-        console.print(f"{name}: {count}")
+        typer.echo(f"{name}: {count}")
 
 
 @app.command("demo-district")
@@ -141,12 +235,7 @@ def demo_district(
 ) -> None:
     """Write the fictional demo district (9 communities, 150 grids, ~1,500 devices, ~200 people)."""
     for path in write_demo_district(out, seed):
-        console.print(str(path), markup=False, highlight=False)
-
-
-def _print_issues(err: ConfigError) -> None:
-    for issue in err.issues:
-        console.print(str(issue), markup=False, highlight=False)
+        typer.echo(str(path))
 
 
 @rules_app.command("check")
@@ -160,16 +249,15 @@ def check(
     try:
         ruleset = load_rules(directory)
     except ConfigError as err:
-        for issue in err.issues:
-            console.print(str(issue), markup=False, highlight=False)
+        _print_issues(err)
         raise typer.Exit(2) from None
     lines = ruleset.describe()
     if as_json:
         typer.echo(json.dumps({"ok": True, "rules": lines}, ensure_ascii=False))
         return
     for line in lines:
-        console.print(f"• {line}", markup=False, highlight=False)
-    console.print(f"OK: {len(lines)} rules")
+        typer.echo(f"• {line}")
+    typer.echo(f"OK: {len(lines)} rules")
 
 
 def _when(ts: Any) -> str:

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from cloud.cli import DEMO_STATE_DIR, rules_app
 from cloud.cli import app as cloud_app
-from cloud.cli import rules_app
 from edge.cli import app as edge_app
 from firmware_sim.cli import app as sim_app
 from replay.cli import fleet_cmd, record_cmd, replay_cmd
@@ -51,7 +51,7 @@ def demo(  # noqa: PLR0917 - each parameter is a CLI option
     ] = None,
     state_dir: Annotated[
         Path, typer.Option("--state-dir", help="Where the demo keeps its outbox and status.")
-    ] = Path("var/demo"),
+    ] = DEMO_STATE_DIR,
     duration_s: Annotated[
         float | None,
         typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C)."),
