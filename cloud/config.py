@@ -40,6 +40,19 @@ class CloudMqtt(_Model):
     cert_file: Path | None = Field(default=None, description="Client certificate (mutual TLS).")
     key_file: Path | None = Field(default=None, description="Client key (mutual TLS).")
     keepalive_s: int = Field(default=30, ge=5, description="MQTT keep-alive.")
+    receive_maximum: int = Field(
+        default=20_000,
+        ge=100,
+        le=65_535,
+        description="MQTT 5: unacknowledged QoS 1 messages the broker may send us (acknowledged "
+        "after each checkpoint, so at least the rate times checkpoint_interval_s).",
+    )
+    max_queued: int = Field(
+        default=50_000,
+        ge=1000,
+        description="Received messages waiting for the rules; past this the socket is not read "
+        "(back-pressure) until they are handled.",
+    )
 
 
 class SqliteSinkConfig(_Model):

@@ -1,7 +1,16 @@
-"""A cloud worker: ingest from the broker, rules into alarms, readings into the sink.
+"""The cloud worker: everything it runs, built in one place and supervised in one TaskGroup.
 
-The lifespan owns the long-lived resources (database, sink, MQTT client, metrics) and one
-TaskGroup holds the tasks; cancelling the run commits what was handled and stops cleanly.
+Start in three steps, each finished before the next begins:
+
+1. ``prepare``: read and validate every input — cloud.yaml, the lifecycle YAML, the rules,
+   the district files, the environment's secrets — and report all problems at once (file,
+   line, field). Nothing is opened, written or listened on yet.
+2. ``bind``: take the listening ports; a busy port is one clear error.
+3. ``cloud_worker``: open the database, the sink and the MQTT session, then run every long
+   task — ingress, ingest, commits, sink, desk, HTTP servers — as a named task in one
+   TaskGroup. Faults that pass (locked database, broker away, provider down) are waited out
+   and shown on ``/readyz``; any task that ends with an error ends them all, and the worker
+   exits non-zero with a one-line reason.
 """
 
 from __future__ import annotations
@@ -9,28 +18,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine as Database
 
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
 from cloud.database import open_database
-from cloud.dispatch.service import Dispatch, dispatch_service
+from cloud.dispatch.service import SHIPPED_LIFECYCLE, Dispatch, open_dispatch
+from cloud.health import Health
 from cloud.ingest.checkpoint import read_checkpoint, read_engine_state
 from cloud.ingest.devices import load_devices, upsert_devices
 from cloud.ingest.ingress import Ingress
 from cloud.ingest.pipeline import Ingest
+from cloud.lifecycle import LifecycleConfig, load_config
 from cloud.metrics import Metrics
-from cloud.registry import create_registry_tables, import_district
+from cloud.ops import Server, ops_app, serve_health
+from cloud.registry import check_district, create_registry_tables, import_district
+from cloud.settings import CloudSettings
 from cloud.sinks import InfluxSink, ReadingSink, SqliteSink
-from rules import Engine
+from rules import DeviceInfo, Engine, RuleSet
 from rules.devices_csv import read_devices_csv
 from rules.folder import load_rules
 from wire.dedup import SeqTracker
 from wire.topics import TOPIC_PREFIX
+from wire.yamlconf import ConfigError, ConfigIssue, unreadable
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TOPICS = [
     f"{TOPIC_PREFIX}/+/status",
@@ -38,6 +56,72 @@ TOPICS = [
     f"{TOPIC_PREFIX}/+/dev/+/data",
     f"{TOPIC_PREFIX}/+/dev/+/event",
 ]
+
+
+class PortInUse(Exception):
+    """A listening address is taken; ``str()`` is the one line to show."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every input, read and validated; nothing opened yet."""
+
+    config: CloudConfig
+    settings: CloudSettings
+    rules: RuleSet
+    lifecycle: LifecycleConfig | None
+    devices: list[DeviceInfo] = field(default_factory=list)
+
+
+def prepare(config: CloudConfig, settings: CloudSettings | None = None) -> Plan:
+    """Read and check every input; one ConfigError listing every problem found."""
+    settings = settings if settings is not None else CloudSettings()
+    issues: list[ConfigIssue] = list(settings.problems())
+    rules = _collect(issues, lambda: load_rules(config.rules_dir))
+    lifecycle = None
+    devices: list[DeviceInfo] = []
+    if config.devices_csv is not None:
+        path = config.devices_csv
+        devices = _collect(issues, lambda: read_devices_csv(_read(path), str(path))) or []
+    if config.dispatch is not None:
+        path = config.dispatch.lifecycle or SHIPPED_LIFECYCLE
+        lifecycle = _collect(issues, lambda: load_config(path))
+        if config.dispatch.registry_dir is not None:
+            issues += check_district(config.dispatch.registry_dir)
+    if issues:
+        raise ConfigError(issues)
+    assert rules is not None
+    return Plan(config, settings, rules, lifecycle, devices)
+
+
+def _collect(issues: list[ConfigIssue], load: Callable[[], T]) -> T | None:
+    try:
+        return load()
+    except ConfigError as err:
+        issues.extend(err.issues)
+        return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise unreadable(str(path), err) from err
+
+
+def bind(listen: str, what: str) -> socket.socket:
+    """A listening socket on host:port, or PortInUse naming it and the setting to change."""
+    host, port = listen.rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), int(port)))
+        sock.listen(128)
+    except OSError as err:
+        sock.close()
+        raise PortInUse(f"{listen} is in use ({err.strerror}); {what}") from err
+    sock.setblocking(False)
+    return sock
 
 
 def make_sink(config: CloudConfig) -> ReadingSink | None:
@@ -50,82 +134,141 @@ def make_sink(config: CloudConfig) -> ReadingSink | None:
     return None
 
 
-def restore_engine(db: Database, config: CloudConfig) -> Engine:
-    ruleset = load_rules(config.rules_dir)
+def restore_engine(db: Database, rules: RuleSet) -> Engine:
     snapshot = read_engine_state(db)
     if snapshot is None:
-        return Engine(ruleset)
+        return Engine(rules)
     logger.info("cloud: restoring rule engine state from the last checkpoint")
-    return Engine.restore(ruleset, snapshot)
+    return Engine.restore(rules, snapshot)
 
 
 @dataclass
 class Cloud:
-    """The parts of a running worker, for tests and the HTTP side."""
+    """The parts of a running worker, for tests, the demo and the HTTP side."""
 
     config: CloudConfig
     db: Database
     ingest: Ingest
     sink: ReadingSink | None
     metrics: Metrics
+    health: Health
     dispatch: Dispatch | None = None
 
 
 @contextlib.asynccontextmanager
 async def cloud_worker(
-    config: CloudConfig, *, console: Callable[[str], None] | None = None
+    config: CloudConfig,
+    *,
+    console: Callable[[str], None] | None = None,
+    settings: CloudSettings | None = None,
 ) -> AsyncIterator[Cloud]:
-    """Open everything, run the tasks, and on exit commit and close in order."""
-    db = await asyncio.to_thread(open_database, config.database_url)
-    if config.devices_csv is not None:
-        text = config.devices_csv.read_text(encoding="utf-8")
-        count = upsert_devices(db, read_devices_csv(text, str(config.devices_csv)))
+    """Prepare, bind, open and run; on exit commit what was handled and close in order.
+
+    A task that fails cancels the body of the ``async with`` and re-raises here."""
+    plan = prepare(config, settings)
+    sockets = _bind_all(config)
+    try:
+        async with _running(plan, sockets, console) as cloud:
+            yield cloud
+    finally:
+        for sock in sockets.values():
+            sock.close()
+
+
+def _bind_all(config: CloudConfig) -> dict[str, socket.socket]:
+    sockets: dict[str, socket.socket] = {}
+    try:
+        if config.metrics_listen:
+            sockets["ops"] = bind(config.metrics_listen, "set metrics_listen in the cloud config")
+        if config.dispatch is not None:
+            sockets["web"] = bind(
+                config.dispatch.http_listen, "set dispatch.http_listen in the cloud config"
+            )
+    except PortInUse:
+        for sock in sockets.values():
+            sock.close()
+        raise
+    return sockets
+
+
+async def _import_registry(plan: Plan, db: Database) -> None:
+    config = plan.config
+    if plan.devices:
+        count = await asyncio.to_thread(upsert_devices, db, plan.devices)
         logger.info("cloud: registry: %d devices from %s", count, config.devices_csv)
     if config.dispatch is not None and config.dispatch.registry_dir is not None:
         await asyncio.to_thread(create_registry_tables, db)
         counts = await asyncio.to_thread(import_district, db, config.dispatch.registry_dir)
         logger.info("cloud: district imported from %s: %s", config.dispatch.registry_dir, counts)
+
+
+async def _open_ingest(plan: Plan, db: Database, metrics: Metrics, health: Health) -> Cloud:
+    config = plan.config
     registry = await asyncio.to_thread(load_devices, db)
-    engine = restore_engine(db, config)
+    engine = restore_engine(db, plan.rules)
     tracker = SeqTracker.restore(read_checkpoint(db, "dedup") or {})
-    metrics = Metrics()
-    if config.metrics_listen:
-        metrics.serve(config.metrics_listen)
     sink = make_sink(config)
-    ingress = Ingress(config.mqtt, TOPICS)
+    ingress = Ingress(config.mqtt, TOPICS, health)
     ingest = Ingest(
-        ingress,
-        engine,
-        registry,
-        tracker,
-        db,
-        sink=sink,
-        metrics=metrics,
-        interval_s=config.checkpoint_interval_s,
-        max_messages=config.checkpoint_max_messages,
-    )
+        ingress, engine, registry, tracker, db, sink=sink, metrics=metrics,
+        interval_s=config.checkpoint_interval_s, max_messages=config.checkpoint_max_messages,
+        health=health,
+    )  # fmt: skip
     ingest.counts.update(read_checkpoint(db, "counts") or {})
-    cloud = Cloud(config, db, ingest, sink, metrics)
+    health.expect("checkpoints", "no checkpoint committed yet")
+    health.mark("checkpoints", True)
+    return Cloud(config, db, ingest, sink, metrics, health)
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    plan: Plan, sockets: dict[str, socket.socket], console: Callable[[str], None] | None
+) -> AsyncIterator[Cloud]:
+    config = plan.config
+    metrics = Metrics()
+    health = Health(metrics.registry)
+    db = await asyncio.to_thread(open_database, config.database_url)
+    await _import_registry(plan, db)
+    cloud = await _open_ingest(plan, db, metrics, health)
+    ingest, sink = cloud.ingest, cloud.sink
+    ingress, engine, registry = ingest.ingress, ingest.engine, ingest.registry
     stack = contextlib.AsyncExitStack()
     try:
-        if config.dispatch is not None:  # before ingest starts: no transition may miss the desk
+        if config.dispatch is not None and plan.lifecycle is not None:
+            # opened before ingest runs: no transition may miss the desk
             cloud.dispatch = await stack.enter_async_context(
-                dispatch_service(
-                    config.dispatch, config.database_url, db, registry, engine, console=console
+                open_dispatch(
+                    config.dispatch, plan.lifecycle, plan.settings,
+                    database_url=config.database_url, db=db, devices=registry, engine=engine,
+                    health=health, console=console,
                 )
-            )
+            )  # fmt: skip
             ingest.on_changes = cloud.dispatch.desk.on_changes
+            ingest.wait_room = cloud.dispatch.desk.room
+        servers: list[Server] = []
+        if "ops" in sockets:
+            servers.append(Server(ops_app(metrics, health), sockets["ops"]))
+        if cloud.dispatch is not None:
+            serve_health(cloud.dispatch.app, health)
+            servers.append(Server(cloud.dispatch.app, sockets["web"]))
         async with asyncio.TaskGroup() as tg:
-            await ingress.start()
+            ingress.start()
             tasks = [
+                tg.create_task(ingress.run(), name="cloud.ingress"),
                 tg.create_task(ingest.run(), name="cloud.ingest"),
                 tg.create_task(ingest.run_commits(), name="cloud.commits"),
             ]
             if sink is not None:
                 tasks.append(tg.create_task(sink.run(), name="cloud.sink"))
+            if cloud.dispatch is not None:
+                tasks.append(tg.create_task(cloud.dispatch.desk.run(), name="cloud.desk"))
+            for n, server in enumerate(servers):
+                tg.create_task(server.serve(), name=f"cloud.http[{n}]")
             try:
                 yield cloud
             finally:
+                for server in servers:
+                    server.stop()  # finishes the requests in flight, then returns
                 for task in tasks:
                     task.cancel()
     finally:
@@ -143,12 +286,20 @@ async def cloud_worker(
         )
 
 
-async def run_cloud(config: CloudConfig) -> None:
-    """Run a worker until cancelled."""
-    async with cloud_worker(config) as cloud:
+async def run_cloud(config: CloudConfig, settings: CloudSettings | None = None) -> None:
+    """Run a worker until cancelled (SIGTERM / Ctrl-C) or until a part fails."""
+    async with cloud_worker(config, settings=settings) as cloud:
         logger.info(
             "cloud: ingesting from %s; %d devices registered",
             config.mqtt.url,
             len(cloud.ingest.registry),
         )
         await asyncio.Event().wait()
+
+
+def failure_line(err: BaseException) -> str:
+    """The one-line reason a worker ended, from what its task group raised."""
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"

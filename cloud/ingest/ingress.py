@@ -10,7 +10,6 @@ makes the broker keep everything published while the cloud is down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -27,6 +26,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud.config import CloudMqtt
+from cloud.health import Health
 
 logger = logging.getLogger(__name__)
 
@@ -52,28 +52,28 @@ class Ingress:
     per message, no GIL ping-pong between a network thread and the rules.
     """
 
-    def __init__(self, config: CloudMqtt, topics: list[str]) -> None:
+    def __init__(
+        self, config: CloudMqtt, topics: list[str], health: Health | None = None
+    ) -> None:
         self._config = config
+        self._health = health
+        self._paused: tuple[mqtt.Client, Any] | None = None  # reading stopped: queue is full
         self._topics = topics
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._received = 0
-        self._misc: asyncio.Task[None] | None = None
         self.queue: deque[Incoming] = deque()
         self.ready = asyncio.Event()
         self.connected = asyncio.Event()
 
-    async def start(self) -> None:
-        """Connect and keep the connection (reconnecting with back-off) until stop()."""
+    def start(self) -> None:
+        """Build the client; ``run()`` connects and keeps the connection."""
         self._loop = asyncio.get_running_loop()
         self._client = self._build()
-        self._misc = asyncio.create_task(self._keep_connected(), name="cloud.ingress")
+        if self._health is not None:
+            self._health.expect("ingest", "not connected to the broker yet")
 
     async def stop(self) -> None:
-        if self._misc is not None:
-            self._misc.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._misc
         client, self._client = self._client, None
         if client is not None:
             client.disconnect()
@@ -87,7 +87,8 @@ class Ingress:
             if qos > 0:
                 client.ack(mid, qos)
 
-    async def _keep_connected(self) -> None:
+    async def run(self) -> None:
+        """Connect, and reconnect with jittered back-off, until cancelled."""
         delay = 0.5
         while True:
             client = self._client
@@ -97,12 +98,7 @@ class Ingress:
                     await self._connect(client)
                     delay = 0.5
                 except (OSError, ValueError) as err:
-                    logger.warning(
-                        "cloud ingress %s: cannot connect: %s; retrying in %.1f s",
-                        self._config.client_id,
-                        err,
-                        delay,
-                    )
+                    self._mark(False, f"cannot connect to {self._config.url}: {err}")
                     await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 10.0)
                     continue
@@ -117,6 +113,7 @@ class Ingress:
         if self._config.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self._config.receive_maximum
             await asyncio.to_thread(
                 client.connect,
                 host,
@@ -179,6 +176,7 @@ class Ingress:
         self._loop.add_reader(sock, self._readable, client)
 
     def _on_socket_close(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
+        self._paused = None
         if self._loop is not None and not self._loop.is_closed():
             self._in_loop(self._loop.remove_reader, sock)
             self._in_loop(self._loop.remove_writer, sock)
@@ -191,7 +189,23 @@ class Ingress:
         if self._loop is not None:
             self._in_loop(self._loop.remove_writer, sock)
 
+    def resume_reading(self) -> None:
+        """Ingest drained the queue below the low-water mark: read from the socket again."""
+        paused, self._paused = self._paused, None
+        if paused is not None and self._loop is not None:
+            client, sock = paused
+            self._loop.add_reader(sock, self._readable, client)
+            self._readable(client)
+
     def _readable(self, client: mqtt.Client) -> None:
+        if len(self.queue) >= self._config.max_queued:
+            # back-pressure, not growth: unread packets wait in the socket (TCP flow control)
+            sock = client.socket()
+            if sock is not None and self._loop is not None and self._paused is None:
+                self._loop.remove_reader(sock)
+                self._paused = (client, sock)
+            self.ready.set()
+            return
         # paho reads one packet per loop_read(); take a burst per wake-up, stop when one
         # call brought no message (the socket is drained, or it was an ack / ping reply)
         for _ in range(READ_BURST):
@@ -206,7 +220,7 @@ class Ingress:
         self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any
     ) -> None:
         if rc.is_failure:
-            logger.error("cloud ingress %s: broker refused: %s", self._config.client_id, rc)
+            self._mark(False, f"broker refused {self._config.client_id}: {rc}")
             return
         group = self._config.shared_group
         for topic in self._topics:
@@ -217,10 +231,17 @@ class Ingress:
             flags.session_present,
         )
         self._in_loop(self.connected.set)
+        self._in_loop(self._mark, True)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
-        logger.warning("cloud ingress %s: disconnected (%s)", self._config.client_id, rc)
         self._in_loop(self.connected.clear)
+        self._in_loop(self._mark, False, f"disconnected from the broker ({rc})")
+
+    def _mark(self, ok: bool, reason: str = "") -> None:
+        if self._health is not None:
+            self._health.mark("ingest", ok, reason)
+        elif not ok:
+            logger.warning("cloud ingress %s: %s", self._config.client_id, reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._received += 1

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine as Database
 
+from cloud.faults import until_done
+from cloud.health import Health
 from cloud.ingest.checkpoint import commit_checkpoint
 from cloud.ingest.ingress import Incoming, Ingress
 from cloud.lifecycle.rule_alarms import AlarmChange
@@ -36,7 +38,8 @@ LOG_EVERY_S = 10.0  # a storm of one kind of garbage logs once per this, with a 
 SINK_FLUSH_S = 2.0
 URGENT = frozenset({"raise", "upgrade", "confirm"})  # checkpoint at once: people wait for these
 SAMPLE_EVERY = 4  # latency histograms observe one message in this many (and every transition)
-TOPIC_CACHE = 100_000  # how long a checkpoint waits for a healthy sink before going on
+TOPIC_CACHE = 100_000  # parsed topics remembered
+UNKNOWN_LOGGED_MAX = 10_000  # unknown device ids remembered (each logged once)
 
 
 States = tuple[dict[str, Any], dict[str, Any]]  # named snapshots, changed device states
@@ -64,6 +67,8 @@ def to_change(t: Transition) -> AlarmChange:
         ts=t.ts,
         title_en=t.title_en,
         title_zh=t.title_zh,
+        category=t.category.value,
+        notify=t.notify.value,
         value=t.value,
         clears=t.clears,
         detail=dict(t.detail),
@@ -86,8 +91,10 @@ class Ingest:
         interval_s: float,
         max_messages: int,
         clock: Callable[[], float] = time.time,
+        health: Health | None = None,
     ) -> None:
         self.ingress = ingress
+        self._health = health
         self.engine = engine
         self.registry = registry
         self.tracker = tracker
@@ -103,6 +110,7 @@ class Ingest:
         self._refused_log: dict[str, tuple[float, int]] = {}
         self._next_advance = 0.0
         self.on_changes: Callable[[list[AlarmChange]], None] | None = None  # the alarm desk
+        self.wait_room: Callable[[], Awaitable[None]] | None = None  # ...and its back-pressure
         self.processed = 0
         self.duplicates = 0
         # processed (first-time) messages and readings, checkpointed with the rest: the
@@ -127,6 +135,7 @@ class Ingest:
             await self._wait()
             self.ingress.ready.clear()
             await self._drain()
+            self.ingress.resume_reading()
             self._advance()
             if self._checkpoint_due():
                 self._checkpoint()
@@ -259,6 +268,8 @@ class Ingest:
             reason = "unknown_device" if device is None else "wrong_gateway"
             m.bad.labels(reason).inc()
             if msg.dev not in self._unknown_logged:
+                if len(self._unknown_logged) >= UNKNOWN_LOGGED_MAX:  # a flood of made-up ids
+                    self._unknown_logged.clear()
                 self._unknown_logged.add(msg.dev)
                 logger.warning(
                     "device %s (gateway %s): %s; its messages are counted and ignored",
@@ -298,6 +309,8 @@ class Ingest:
         while True:
             batch, states = await self._commits.get()
             self._room.set()
+            if self.wait_room is not None:
+                await self.wait_room()  # the desk is behind: its queue must not grow without end
             await self._commit(batch, states)
 
     async def _commit(self, batch: Batch, states: States) -> None:
@@ -307,8 +320,15 @@ class Ingest:
             # (both sinks are idempotent per device and event time, so a redelivery adds nothing)
             await sink.flush(SINK_FLUSH_S)
         # shielded: a cancelled task must not leave a commit half-awaited while a later one starts
+        # a locked or unreachable database is waited out (messages stay unacknowledged, the
+        # broker keeps them); anything else ends the worker before anything is acknowledged
         self._inflight = asyncio.ensure_future(
-            asyncio.to_thread(commit_checkpoint, self._db, batch.changes, *states)
+            until_done(
+                lambda: commit_checkpoint(self._db, batch.changes, *states),
+                part="checkpoints",
+                health=self._health,
+                what=f"checkpoint of {batch.messages} messages not committed",
+            )
         )
         self._inflight_batch = batch
         await asyncio.shield(self._inflight)

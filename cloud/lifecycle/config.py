@@ -6,13 +6,12 @@ A config error names the file, the line and the field (``ConfigError``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.lifecycle.errors import ConfigError
 from cloud.lifecycle.model import TargetKind
+from wire import yamlconf
 
 SEVERITIES = ("info", "warning", "danger", "critical")
 
@@ -91,35 +90,12 @@ class LifecycleConfig(_Model):
 
 
 def load_config(path: Path) -> LifecycleConfig:
-    """Read and validate the lifecycle YAML at *path*."""
-    text = path.read_text(encoding="utf-8")
+    """Read and validate the lifecycle YAML at *path*; every error with file, line and field."""
     try:
-        data = yaml.safe_load(text)
-        return LifecycleConfig.model_validate(data)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: {err}") from err
-    except ValidationError as err:
-        first = err.errors()[0]
-        loc = tuple(first["loc"])
-        line = _line_of(text, loc)
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        raise ConfigError(f"{path}:{line}: {field}: {first['msg']}") from err
-
-
-def _line_of(text: str, loc: tuple[Any, ...]) -> int:
-    """1-based line of the deepest YAML node on *loc* that exists."""
-    node: Any = yaml.compose(text)
-    line = 1
-    for part in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            node = node.value[part] if part < len(node.value) else None
-        else:
-            node = None
-    if node is not None:
-        line = node.start_mark.line + 1
-    return line
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(yamlconf.unreadable(str(path), err).issues) from err
+    try:
+        return yamlconf.load_model(LifecycleConfig, text, str(path))
+    except yamlconf.ConfigError as err:
+        raise ConfigError(err.issues) from err

@@ -1,8 +1,11 @@
 """The alarm desk: the lifecycle, its escalation timers and the outbox sender, run together.
 
-``async with AlarmDesk(...) as desk`` opens the database, recovers (outbox ``sending`` rows,
-orphaned alarms, timers), starts the scheduler and the background tasks; leaving it stops
-them. Wire ``ingest.on_changes = desk.on_changes``.
+``open()`` recovers (outbox ``sending`` rows, orphaned alarms, timers) and starts the
+scheduler; ``run()`` is the desk's long task (changes in, outbox out, overdue marks) for the
+worker's TaskGroup; ``close()`` stops them. ``async with AlarmDesk(...)`` does all three in a
+TaskGroup of its own, for tools and tests. Database faults that pass (locked, restarting,
+disk full) are waited out with back-off and shown on the worker's health; the work is done
+late, never dropped. Wire ``ingest.on_changes = desk.on_changes``.
 """
 
 from __future__ import annotations
@@ -10,12 +13,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
 
+from cloud.faults import until_done
+from cloud.health import Health
 from cloud.lifecycle.config import LifecycleConfig
 from cloud.lifecycle.escalation import Escalator
 from cloud.lifecycle.lifecycle import Action, Lifecycle
@@ -31,6 +38,7 @@ from cloud.lifecycle.tables import open_lifecycle_db
 logger = logging.getLogger(__name__)
 
 CHANGES_PER_TX = 500  # rule transitions handled per lifecycle transaction
+MAX_PENDING_CHANGES = 20_000  # past this, ingest waits before its next checkpoint
 
 
 class AlarmDesk:
@@ -47,53 +55,76 @@ class AlarmDesk:
         close_rule_alarm: CloseRuleAlarm | None = None,
         instance: str = "gridalarm",
         clock: Callable[[], float] = time.time,
+        health: Health | None = None,
     ) -> None:
         self.db = open_lifecycle_db(db_url)
         self.config = config
         renderer = renderer or PlainRenderer()
         self.lifecycle = Lifecycle(self.db, StepContext(config, dispatcher, renderer), clock)
-        self.outbox = OutboxSender(self.db, config, sender, renderer, clock)
+        self.health = health
+        self.outbox = OutboxSender(self.db, config, sender, renderer, clock=clock, health=health)
         self.escalator = Escalator(self.db, instance, self._fire)
         self._close = close_rule_alarm
         self._clock = clock
         self._changes: collections.deque[AlarmChange] = collections.deque()
         self._changes_ready = asyncio.Event()
+        self._changes_room = asyncio.Event()
         self._overdue_kick = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
         self._task: asyncio.Task[None] | None = None
         self.steps_fired = 0
 
-    async def __aenter__(self) -> Self:
-        await asyncio.to_thread(self.outbox.recover)
+    async def open(self) -> None:
+        """Recover what a crash left and start the (paused) scheduler; blocking parts in threads."""
+        await self._retry(self.outbox.recover, "recovering the outbox")
         self.escalator.start()
         try:
-            adopted = await asyncio.to_thread(self.lifecycle.adopt_orphans)
-            await asyncio.to_thread(self.escalator.add, adopted)
-            timers = await asyncio.to_thread(self.lifecycle.timers)
-            readded = await asyncio.to_thread(self.escalator.add, timers, keep_existing=True)
+            adopted = await self._retry(self.lifecycle.adopt_orphans, "adopting alarms")
+            await self._retry(lambda: self.escalator.add(adopted), "scheduling timers")
+            timers = await self._retry(self.lifecycle.timers, "reading timers")
+            readded = await self._retry(
+                lambda: self.escalator.add(timers, keep_existing=True), "scheduling timers"
+            )
         except BaseException:
             self.escalator.shutdown()
             raise
         if readded:
             logger.warning("re-added %d escalation timers missing from the job store", readded)
         self.escalator.resume()
-        self._task = asyncio.create_task(self._run(), name="lifecycle.desk")
+
+    async def run(self) -> None:
+        """The desk's long tasks, supervised together: if one fails, all stop and it raises."""
+        for part in ("desk", "outbox"):
+            if self.health is not None:
+                self.health.mark(part, True)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._consume_changes(), name="lifecycle.changes")
+            tg.create_task(self.outbox.run(), name="lifecycle.outbox")
+            tg.create_task(self._watch_overdue(), name="lifecycle.overdue")
+
+    def close(self) -> None:
+        self.escalator.shutdown()
+        self.db.dispose()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        self._group = asyncio.TaskGroup()
+        await self._group.__aenter__()
+        self._task = self._group.create_task(self.run(), name="lifecycle.desk")
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.escalator.shutdown()
-        self.db.dispose()
+        try:
+            if self._group is not None and self._task is not None:
+                self._task.cancel()
+                await self._group.__aexit__(et, ev, tb)
+        finally:
+            self.close()
 
-    async def _run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._consume_changes(), name="lifecycle.changes")
-            tg.create_task(self.outbox.run(), name="lifecycle.outbox")
-            tg.create_task(self._watch_overdue(), name="lifecycle.overdue")
+    async def _retry(self, op: Callable[[], Any], what: str, part: str = "desk") -> Any:
+        return await until_done(op, part=part, health=self.health, what=what)
 
     # -- rule transitions in -----------------------------------------------------------------
     def on_changes(self, changes: list[AlarmChange]) -> None:
@@ -101,34 +132,46 @@ class AlarmDesk:
         self._changes.extend(changes)
         self._changes_ready.set()
 
+    async def room(self) -> None:
+        """Until the desk has room for more changes (ingest waits here before a checkpoint)."""
+        while len(self._changes) >= MAX_PENDING_CHANGES:
+            self._changes_room.clear()
+            await self._changes_room.wait()
+
     async def _consume_changes(self) -> None:
         while True:
             await self._changes_ready.wait()
             self._changes_ready.clear()
             while self._changes:
-                n = min(len(self._changes), CHANGES_PER_TX)
-                batch = [self._changes.popleft() for _ in range(n)]
-                try:
-                    timers = await asyncio.to_thread(self.lifecycle.apply_changes, batch)
-                except Exception:  # the alarms are stored: the next start adopts them
-                    logger.exception("lifecycle: %d rule transitions not applied", len(batch))
-                    continue
-                await asyncio.to_thread(self.escalator.add, timers)
+                batch = list(itertools.islice(self._changes, CHANGES_PER_TX))
+                # taken off the queue only once applied: a fault waits, it never drops one
+                timers = await self._retry(
+                    functools.partial(self.lifecycle.apply_changes, batch),
+                    f"{len(batch)} rule transitions not applied yet",
+                )
+                for _ in batch:
+                    self._changes.popleft()
+                self._changes_room.set()
+                await self._retry(
+                    functools.partial(self.escalator.add, timers), "scheduling timers"
+                )
                 self.outbox.kick()
                 self._overdue_kick.set()
 
     # -- timers ------------------------------------------------------------------------------
     async def _fire(self, timer: Timer) -> None:
-        nxt = await asyncio.to_thread(self.lifecycle.fire, timer)
+        nxt = await self._retry(lambda: self.lifecycle.fire(timer), f"alarm {timer.alarm_id}: step")
         self.steps_fired += 1
         if nxt is not None:
-            await asyncio.to_thread(self.escalator.add, [nxt])
+            await self._retry(lambda: self.escalator.add([nxt]), "scheduling timers")
         self.outbox.kick()
 
     async def _watch_overdue(self) -> None:
         while True:
             self._overdue_kick.clear()
-            flipped, nxt = await asyncio.to_thread(refresh, self.db, self._clock())
+            flipped, nxt = await self._retry(
+                lambda: refresh(self.db, self._clock()), "marking overdue alarms"
+            )
             if flipped:
                 logger.info("%d alarms became overdue", flipped)
             wait = self.config.overdue_check_max_s

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wire import yamlconf
+
 
 class LifecycleError(Exception):
     """Root of the lifecycle's errors."""
@@ -26,14 +28,15 @@ class IllegalTransition(LifecycleError):
         self.action = action
 
 
-class ConfigError(LifecycleError):
-    """The lifecycle YAML is invalid; the message names the file, line and field."""
+class ConfigError(LifecycleError, yamlconf.ConfigError):
+    """The lifecycle YAML is invalid; ``issues`` name the file, line and field of each."""
 
 
 class DeliveryError(LifecycleError):
     """A Sender could not deliver one message; ``retryable`` says whether trying again helps.
 
-    The channel sender (cloud.dispatch.senders) translates ``cloud.notify``'s ChannelError(retryable) into this.
+    The channel sender (cloud.dispatch.senders) translates ``cloud.notify``'s
+    ChannelError(retryable) into this.
     """
 
     def __init__(self, message: str, *, retryable: bool) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 
+from cloud.faults import until_done
+from cloud.health import Health
 from cloud.lifecycle import outbox
 from cloud.lifecycle.config import LifecycleConfig
 from cloud.lifecycle.errors import DeliveryError
@@ -18,6 +22,8 @@ from cloud.lifecycle.protocols import Renderer, Sender
 from cloud.notify.redaction import describe_exception, redact
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 IDLE_WAIT_S = 60.0  # longest sleep with nothing due (a kick wakes it sooner)
 SEND_TIMEOUT_S = 30.0  # a send that hangs longer counts as a retryable failure
@@ -32,9 +38,12 @@ class OutboxSender:
         config: LifecycleConfig,
         sender: Sender,
         renderer: Renderer,
+        *,
         clock: Callable[[], float] = time.time,
+        health: Health | None = None,
     ) -> None:
         self._db = db
+        self._health = health
         self._cfg = config
         self._sender = sender
         self._renderer = renderer
@@ -57,17 +66,22 @@ class OutboxSender:
     async def run(self) -> None:
         while True:
             self._kick.clear()
-            claimed = await asyncio.to_thread(self._claim)
+            claimed = await self._db_call(self._claim, "claiming messages to send")
             if claimed:
                 results = await asyncio.gather(*(self._send(m) for m in claimed))
-                await asyncio.to_thread(self._record, results)
+                # sent but unrecorded rows stay `sending`: recorded late, or resent after a
+                # crash under the same idempotency key; never forgotten
+                await self._db_call(functools.partial(self._record, results), "recording results")
                 continue
-            wake = await asyncio.to_thread(self._next_wake)
+            wake = await self._db_call(self._next_wake, "reading the next retry time")
             timeout = IDLE_WAIT_S if wake is None else max(0.0, wake - self._clock())
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(timeout, IDLE_WAIT_S)):
                     await self._kick.wait()
+
+    async def _db_call(self, op: Callable[[], T], what: str) -> T:
+        return await until_done(op, part="outbox", health=self._health, what=what)
 
     def _claim(self) -> list[OutboundMessage]:
         now = self._clock()

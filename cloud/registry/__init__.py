@@ -6,7 +6,7 @@ import/export. ``write_demo_district`` writes a fictional district to import.
 """
 
 from cloud.registry.demo import make_demo_district, write_demo_district
-from cloud.registry.district import import_district
+from cloud.registry.district import check_district, import_district
 from cloud.registry.model import (
     Community,
     DeviceLocation,
@@ -50,6 +50,7 @@ __all__ = [
     "Roster",
     "Shift",
     "Worker",
+    "check_district",
     "create_registry_tables",
     "export_communities_csv",
     "export_device_locations_csv",

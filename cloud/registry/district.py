@@ -21,6 +21,7 @@ from cloud.registry.grids_geojson import read_grids_geojson
 from cloud.registry.people_csv import read_shifts_csv, read_workers_csv
 from cloud.registry.places_csv import read_communities_csv, read_locations_csv
 from rules.devices_csv import read_devices_csv
+from wire.yamlconf import ConfigError, ConfigIssue, unreadable
 
 _Store = Callable[[Connection, Sequence[tuple[int, Any]], str], int]
 _Read = Callable[[str, str], Sequence[tuple[int, Any]]]
@@ -33,6 +34,25 @@ FILES: tuple[tuple[str, _Read, _Store], ...] = (
     ("shifts.csv", read_shifts_csv, rs.store_shifts),
 )
 DEVICES_FILE = "devices.csv"
+
+
+def check_district(directory: Path) -> list[ConfigIssue]:
+    """Every problem of the district files in *directory* (file, line, field), none written."""
+    if not directory.is_dir():
+        return [ConfigIssue(str(directory), None, "", "not a folder of district files")]
+    issues: list[ConfigIssue] = []
+    readers = [*((name, read) for name, read, _ in FILES), (DEVICES_FILE, read_devices_csv)]
+    for name, read in readers:
+        path = directory / name
+        if not path.exists():
+            continue
+        try:
+            read(path.read_text(encoding="utf-8"), str(path))
+        except OSError as err:
+            issues.extend(unreadable(str(path), err).issues)
+        except ConfigError as err:
+            issues.extend(err.issues)
+    return issues
 
 
 def import_district(db: Engine, directory: Path) -> dict[str, int]:

@@ -237,7 +237,7 @@ def test_config_errors_name_the_file_line_and_field(tmp_path: Path):
     )  # 0-based
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert f"lifecycle.yaml:{line + 1}: policies.standard.steps.2.target" in str(err.value)
+    assert f"lifecycle.yaml:{line + 1}: policies.standard.steps[2].target" in str(err.value)
 
 
 async def test_a_person_resolving_a_manual_alarm_closes_it_in_the_rule_engine(url: str):

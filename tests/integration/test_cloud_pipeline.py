@@ -36,6 +36,8 @@ pytestmark = pytest.mark.integration
 
 TEST_RULES = """
 device_type: smoke
+category: fire
+notify: page
 rules:
   - id: smoke-fire
     kind: event
@@ -57,6 +59,8 @@ correlations:
 """
 TEST_FLOOD = """
 device_type: flood
+category: flood
+notify: page
 rules:
   - id: flood-level
     kind: threshold
@@ -69,6 +73,8 @@ rules:
 """
 TEST_MANHOLE = """
 device_type: manhole
+category: manhole
+notify: page
 rules:
   - id: manhole-tilt
     kind: threshold
@@ -80,6 +86,8 @@ rules:
 """
 TEST_EBIKE = """
 device_type: ebike
+category: ebike
+notify: page
 rules:
   - id: ebike-repeated
     kind: count
