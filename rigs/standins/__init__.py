@@ -4,10 +4,10 @@ Each is a context manager running a `ThreadingHTTPServer` on a free port in a da
 it records every request and can be told to fail. Use them with the real client libraries.
 """
 
-from tests.standins.server import RecordedRequest, StandinServer
-from tests.standins.twilio_api import TwilioStandin
-from tests.standins.webhook import WebhookReceiver
-from tests.standins.webpush import PushEndpoint
+from rigs.standins.server import RecordedRequest, StandinServer
+from rigs.standins.twilio_api import TwilioStandin
+from rigs.standins.webhook import WebhookReceiver
+from rigs.standins.webpush import PushEndpoint
 
 __all__ = [
     "PushEndpoint",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from tests.standins.server import RecordedRequest, Reply, StandinServer
+from rigs.standins.server import RecordedRequest, Reply, StandinServer
 
 _MESSAGES = re.compile(r"/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json")
 IDEMPOTENCY_HEADER = "i-twilio-idempotency-token"

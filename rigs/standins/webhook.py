@@ -6,7 +6,7 @@ import json
 from collections import deque
 from typing import Any
 
-from tests.standins.server import RecordedRequest, Reply, StandinServer
+from rigs.standins.server import RecordedRequest, Reply, StandinServer
 
 ROBOT_OK = {"errcode": 0, "errmsg": "ok"}
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from tests.standins.server import RecordedRequest, Reply, StandinServer
+from rigs.standins.server import RecordedRequest, Reply, StandinServer
 
 
 def b64url(raw: bytes) -> str:

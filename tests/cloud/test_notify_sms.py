@@ -17,7 +17,7 @@ from cloud.notify import (
     TwilioSms,
     message_id,
 )
-from tests.standins import TwilioStandin
+from rigs.standins import TwilioStandin
 
 SID = "AC" + "1" * 32
 TOKEN = "secret-auth-token-0123456789abcd"

@@ -23,7 +23,7 @@ from cloud.notify import (
     sign_json_body,
     verify_json_signature,
 )
-from tests.standins import WebhookReceiver
+from rigs.standins import WebhookReceiver
 
 NOW = datetime(2025, 3, 14, 6, 0, 5, tzinfo=UTC)
 LINK = "https://g.cn/m/AbC"

@@ -18,7 +18,7 @@ from cloud.notify import (
     WebPush,
     generate_vapid_keys,
 )
-from tests.standins import PushEndpoint
+from rigs.standins import PushEndpoint
 
 KEYS = generate_vapid_keys()
 

@@ -15,8 +15,8 @@ import pytest
 from cloud.registry.people_csv import read_shifts_csv, read_workers_csv
 from cloud.registry.shifts import shift_covers
 from gridalarm.brokers import Mosquitto, free_port
+from rigs.standins.twilio_api import TwilioStandin
 from rules.devices_csv import read_devices_csv
-from tests.standins.twilio_api import TwilioStandin
 from tests.support import Recorder, wait_until
 
 pytestmark = pytest.mark.integration

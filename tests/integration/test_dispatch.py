@@ -23,11 +23,11 @@ from cloud.worker import Cloud, cloud_worker
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto, free_port
+from rigs.standins.twilio_api import TwilioStandin
 from rules.devices_csv import write_devices_csv
 from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
 from tests.integration.test_cloud_pipeline import REGISTRY, cloud_config
 from tests.integration.test_cloud_restart import CloudProcess
-from tests.standins.twilio_api import TwilioStandin
 from tests.support import Recorder, until
 
 pytestmark = pytest.mark.integration
