@@ -37,9 +37,10 @@ def verify_twilio_signature(
 ) -> bool:
     """Whether `X-Twilio-Signature` *signature* signs *url* + *params* (twilio's validator).
 
-    *url* must be the exact public URL Twilio requested, query string included.
+    *url* must be the exact public URL Twilio requested, query string included. An empty
+    *auth_token* verifies nothing: with it anyone could compute a valid signature.
     """
-    if not signature:
+    if not signature or not auth_token.strip():
         return False
     return bool(RequestValidator(auth_token).validate(url, dict(params), signature))
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -50,6 +50,14 @@ class TwilioSettings(BaseModel):
         "goes to (a local stand-in, or an SMS gateway that mimics Twilio's API)",
     )
     timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout per request")
+
+    @field_validator("auth_token")
+    @classmethod
+    def _not_blank(cls, token: SecretStr) -> SecretStr:
+        # An empty key signs anything: every forged webhook request would verify.
+        if not token.get_secret_value().strip():
+            raise ValueError("TWILIO_AUTH_TOKEN is empty")
+        return token
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TwilioSettings | None:

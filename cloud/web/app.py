@@ -5,11 +5,13 @@ The cloud worker owns the desk and its resources; this factory only builds route
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
+from pydantic import SecretStr
 
 from cloud.notify import LinkSigner
 from cloud.web import page as worker_page
@@ -24,7 +26,7 @@ def create_app(
     desk: WorkerDesk,
     signer: LinkSigner,
     *,
-    twilio_auth_token: str,
+    twilio_auth_token: str | None = None,
     public_base_url: str,
     clock: Callable[[], float],
     settings: WebSettings | None = None,
@@ -33,7 +35,9 @@ def create_app(
     ``https://alarm.example.cn``); *clock* gives epoch seconds (token expiry, positions).
 
     *settings* turn on the registry API (admin token) and the page's push button (VAPID
-    public key); both need a *desk* that is also a ``RegistryDesk``."""
+    public key), both needing a *desk* that is also a ``RegistryDesk``, and Twilio's SMS
+    webhook (its auth token, or *twilio_auth_token*): without a token there is no webhook
+    (404); an empty one is refused (ValueError), as it would verify forged requests."""
     parts = urlsplit(public_base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"public_base_url {public_base_url!r} is not an http(s) URL")
@@ -47,7 +51,9 @@ def create_app(
     push_key = settings.vapid_public_key if stores else None
     app.include_router(worker_page.router(desk, signer, env, clock, origin, push_key=push_key))
     app.include_router(pwa.router(desk, signer, env, clock, origin))
-    app.include_router(sms.router(desk, twilio_auth_token, public_base_url))
+    twilio_token = _twilio_token(twilio_auth_token, settings.twilio_auth_token)
+    if twilio_token is not None:
+        app.include_router(sms.router(desk, twilio_token, public_base_url))
     if settings.admin_token is not None and isinstance(desk, RegistryDesk):
         app.include_router(registry_api.router(desk, settings.admin_token))
 
@@ -64,3 +70,18 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+def _twilio_token(explicit: str | None, configured: SecretStr | None) -> str | None:
+    """The one Twilio token of the app, or None (no webhook); ValueError for an empty one."""
+    from_settings = configured.get_secret_value() if configured is not None else None
+    if explicit is None:
+        return from_settings
+    if not explicit.strip():
+        raise ValueError(
+            "twilio_auth_token is empty: it would verify forged SMS replies; pass None "
+            "(TWILIO_* unset) to turn the SMS webhook off"
+        )
+    if from_settings is not None and not hmac.compare_digest(explicit, from_settings):
+        raise ValueError("two different Twilio auth tokens: twilio_auth_token and settings")
+    return explicit

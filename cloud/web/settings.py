@@ -1,4 +1,5 @@
-"""The web app's optional features: the registry API's admin token and the push button's key."""
+"""The web app's optional features: the registry API's admin token, the push button's key and
+the Twilio token that turns on the SMS webhook."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from collections.abc import Mapping
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from cloud.notify import ConfigError, TwilioSettings
 from cloud.notify.webpush import VapidSettings
 
 ADMIN_TOKEN_MIN = 16
@@ -34,11 +36,24 @@ class WebSettings(BaseModel):
         description="VAPID public key (base64url point), the page's applicationServerKey; "
         "unset: no push button",
     )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None,
+        description="TWILIO_AUTH_TOKEN: the key Twilio signs webhook requests with; unset: "
+        "no SMS webhook (404). Never empty: an empty key would verify forged requests",
+    )
+
+    @field_validator("twilio_auth_token")
+    @classmethod
+    def _token_not_blank(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip():
+            raise ValueError("twilio_auth_token is empty: leave it unset to turn the webhook off")
+        return token
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
-        """GRIDALARM_ADMIN_TOKEN, and the VAPID public key: GRIDALARM_VAPID_PUBLIC_KEY or the
-        one that belongs to GRIDALARM_VAPID_PRIVATE_KEY (they must agree when both are set)."""
+        """GRIDALARM_ADMIN_TOKEN; the VAPID public key: GRIDALARM_VAPID_PUBLIC_KEY or the
+        one that belongs to GRIDALARM_VAPID_PRIVATE_KEY (they must agree when both are set);
+        TWILIO_AUTH_TOKEN as ``TwilioSettings`` reads it (half-configured or empty: an error)."""
         env = os.environ if environ is None else environ
         public = env.get("GRIDALARM_VAPID_PUBLIC_KEY") or None
         vapid = VapidSettings.from_env(env)
@@ -51,7 +66,15 @@ class WebSettings(BaseModel):
             public = derived
         token = env.get("GRIDALARM_ADMIN_TOKEN") or None
         try:
-            return cls(admin_token=SecretStr(token) if token else None, vapid_public_key=public)
+            twilio = TwilioSettings.from_env(env)
+        except ConfigError as err:
+            raise ValueError(str(err)) from err
+        try:
+            return cls(
+                admin_token=SecretStr(token) if token else None,
+                vapid_public_key=public,
+                twilio_auth_token=twilio.auth_token if twilio is not None else None,
+            )
         except ValidationError as err:
             raise ValueError(f"web settings from the environment: {err}") from err
 

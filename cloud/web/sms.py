@@ -50,6 +50,8 @@ def text(key: str, locale: str, **values: object) -> str:
 
 def router(desk: WorkerDesk, auth_token: str, public_base_url: str) -> APIRouter:
     """The webhook route; Twilio signs ``public_base_url + PATH`` (plus any query string)."""
+    if not auth_token.strip():
+        raise ValueError("an empty Twilio auth token verifies forged requests")
     r = APIRouter()
     signed_url = public_base_url.rstrip("/") + PATH
 

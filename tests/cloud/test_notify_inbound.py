@@ -40,6 +40,12 @@ def test_invalid_signature(url: str, params: dict[str, str], signature: str | No
     assert not verify_twilio_signature(url, params, signature, TOKEN)
 
 
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_key_verifies_nothing(empty: str) -> None:
+    # With an empty key anyone can sign: such a "valid" signature must not count.
+    assert not verify_twilio_signature(URL, PARAMS, _twilio_sign(URL, PARAMS, empty), empty)
+
+
 @pytest.mark.parametrize(
     ("body", "reply"),
     [

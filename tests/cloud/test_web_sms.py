@@ -8,16 +8,20 @@ from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
 from cloud.lifecycle import Outcome, State
+from cloud.web import WebSettings, create_app
 from tests.cloud.test_web_support import (
+    NOW,
     TWILIO_TOKEN,
     W1_PHONE,
     W2_PHONE,
     FakeDesk,
     app_for,
     serve,
+    signer,
 )
 
 PUBLIC = "https://alarm.example.cn"  # what Twilio was given; a proxy forwards to uvicorn
@@ -205,3 +209,54 @@ def test_logs_mask_the_sender_and_escape_what_it_wrote(
     assert "sms take from worker w1" in logged  # the real line, once
     assert logged.count("sms take from worker w1") == 1
     assert desk.state(41) is State.ACKNOWLEDGED
+
+
+def test_without_a_twilio_token_there_is_no_webhook(desk: FakeDesk) -> None:
+    app = create_app(desk, signer(), public_base_url=PUBLIC, clock=lambda: NOW)
+    with serve(app) as url:
+        # Signed with the empty key, as anyone could when the token was left unset.
+        r = post(url, twilio_form(W1_PHONE, "2"), token="")
+        assert r.status_code == 404
+        assert httpx.get(f"{url}/healthz").status_code == 200
+    assert (desk.state(41), desk.alarms[41].outcome) == (State.NOTIFIED, None)
+
+
+@pytest.mark.parametrize("empty", ["", "   "])
+def test_an_empty_twilio_token_refuses_to_build_the_app(desk: FakeDesk, empty: str) -> None:
+    with pytest.raises(ValueError, match="twilio_auth_token is empty"):
+        create_app(
+            desk, signer(), twilio_auth_token=empty, public_base_url=PUBLIC, clock=lambda: NOW
+        )
+
+
+TWILIO_ENV = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+    "TWILIO_FROM_NUMBER": "+8610000000",
+}
+
+
+def test_the_token_comes_with_the_web_settings(desk: FakeDesk) -> None:
+    settings = WebSettings.from_env(TWILIO_ENV)
+    assert settings.twilio_auth_token is not None
+    assert WebSettings.from_env({}).twilio_auth_token is None
+    app = create_app(desk, signer(), public_base_url=PUBLIC, clock=lambda: NOW, settings=settings)
+    with serve(app) as url:
+        message(post(url, twilio_form(W1_PHONE, "2")))
+    assert desk.alarms[41].outcome is Outcome.FALSE_ALARM
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_token_in_the_environment_is_a_configuration_error(empty: str) -> None:
+    with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN"):
+        WebSettings.from_env({**TWILIO_ENV, "TWILIO_AUTH_TOKEN": empty})
+    with pytest.raises(ValueError, match="twilio_auth_token"):
+        WebSettings(twilio_auth_token=SecretStr(empty))
+
+
+def test_two_different_tokens_are_refused(desk: FakeDesk) -> None:
+    with pytest.raises(ValueError, match="two different"):
+        create_app(
+            desk, signer(), twilio_auth_token="another-token-" + "y" * 20,
+            public_base_url=PUBLIC, clock=lambda: NOW, settings=WebSettings.from_env(TWILIO_ENV),
+        )  # fmt: skip
