@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from wire import MAX_OUTBOX_MESSAGES
 from wire.yamlconf import parse_yaml, unreadable, validate
@@ -78,6 +79,27 @@ class TlsConfig(_Model):
     insecure: bool = Field(False, description="Skip host-name verification (testing only).")
 
 
+_SCHEME_TLS = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
+
+
+def broker_address(url: str) -> tuple[str, int, bool]:
+    """(host, port, tls) of a broker URL; ValueError says what is wrong with it.
+
+    The one rule for broker URLs: the config refuses what the uplink could not connect to.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEME_TLS:
+        raise ValueError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+    try:
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"broker URL {url!r}: {err}") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"broker URL {url!r}: only scheme://host:port, no path or query")
+    tls = _SCHEME_TLS[parts.scheme]
+    return parts.hostname or "127.0.0.1", port or (8883 if tls else 1883), tls
+
+
 class MqttConfig(_Model):
     """The uplink to the broker."""
 
@@ -95,6 +117,12 @@ class MqttConfig(_Model):
     max_inflight: int = Field(
         1000, description="QoS1 publishes awaiting PUBACK at once.", ge=1, le=20000
     )
+
+    @field_validator("url")
+    @classmethod
+    def _broker_url(cls, url: str) -> str:
+        broker_address(url)
+        return url
 
 
 class DropPolicy(enum.StrEnum):
@@ -145,18 +173,41 @@ def read_gateway_config(path: Path) -> tuple[GatewayConfig, Any]:
     Relative paths in the file are taken relative to the file's folder. Raises ConfigError
     naming file, line and field.
     """
+    data = read_gateway_yaml(path)
+    return gateway_config(data, path), data
+
+
+def read_gateway_yaml(path: Path) -> Any:
+    """The parsed YAML of a gateway file (with lines); ConfigError if unreadable or not YAML."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise unreadable(str(path), err) from err
-    data = parse_yaml(text, str(path))
+    return parse_yaml(text, str(path))
+
+
+def gateway_config(data: Any, path: Path) -> GatewayConfig:
+    """Validate parsed YAML of *path*; relative paths are taken from the file's folder."""
     config = validate(GatewayConfig, data, str(path))
     base = path.parent
-    config = config.model_copy(
+    mqtt = config.mqtt
+    if mqtt.tls is not None:
+        tls = mqtt.tls
+        files = {
+            name: base / f
+            for name, f in (
+                ("ca_file", tls.ca_file),
+                ("cert_file", tls.cert_file),
+                ("key_file", tls.key_file),
+            )
+            if f is not None
+        }
+        mqtt = mqtt.model_copy(update={"tls": tls.model_copy(update=files)})
+    return config.model_copy(
         update={
+            "mqtt": mqtt,
             "outbox": config.outbox.model_copy(update={"path": base / config.outbox.path}),
             "state_dir": base / config.state_dir,
             "profile_dirs": [base / p for p in config.profile_dirs],
         }
     )
-    return config, data

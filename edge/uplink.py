@@ -16,14 +16,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.aio import wait_first
-from edge.config import MqttConfig
+from edge.config import MqttConfig, broker_address
 from edge.errors import UplinkError
 
 logger = logging.getLogger(__name__)
@@ -41,11 +40,10 @@ class BrokerAddress:
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise UplinkError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
-        tls = parts.scheme in ("mqtts", "ssl")
-        return cls(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls)
+        try:
+            return cls(*broker_address(url))
+        except ValueError as err:
+            raise UplinkError(str(err)) from err
 
 
 @dataclass(frozen=True, slots=True)

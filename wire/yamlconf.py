@@ -112,6 +112,27 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _yaml_loc(data: Any, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Pydantic's error location as a path in the YAML: without the steps pydantic adds
+    (a validator's ``function-…``, a tagged union's tag such as ``serial``)."""
+    out: list[int | str] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        nxt = loc[i + 1] if i + 1 < len(loc) else None
+        if isinstance(node, dict) and part not in node and nxt is not None and nxt in node:
+            continue  # a union tag between a list item and its field
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
 def validate(model: type[_M], data: Any, filename: str) -> _M:
     """Validate parsed YAML data against *model*; every error names file, line and field."""
     try:
@@ -119,9 +140,7 @@ def validate(model: type[_M], data: Any, filename: str) -> _M:
     except pydantic.ValidationError as err:
         issues = []
         for e in err.errors():
-            loc = tuple(
-                p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))
-            )
+            loc = _yaml_loc(data, e["loc"])
             issues.append(ConfigIssue(filename, line_of(data, loc), _field(loc), e["msg"]))
         raise ConfigError(issues) from err
 

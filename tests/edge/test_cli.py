@@ -230,6 +230,77 @@ def test_validate_reports_every_cross_check_issue(tmp_path: Path) -> None:
     assert f"{path}:10: devices[1].bus:" in result.output
 
 
+MQTT_URL = """\
+gateway_id: gw-url
+mqtt:
+  url: %(url)s
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://broker.example:1883", "scheme must be mqtt:// or mqtts://"),
+        ("mqtt://broker.example:99999", "Port out of range"),
+        ("mqtt://broker.example:1883/ga", "no path or query"),
+    ],
+)
+def test_validate_refuses_a_broker_url_that_run_refuses(
+    tmp_path: Path, url: str, words: str
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(MQTT_URL % {"url": url})
+    result = cli("validate", "--config", path)
+    assert result.exit_code == 2, result.output
+    issue = next(x for x in result.output.splitlines() if x.startswith(f"{path}:"))
+    assert issue.startswith(f"{path}:3: mqtt.url: "), issue
+    assert words in issue
+
+
+def test_validate_reports_schema_and_cross_check_issues_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        """\
+gateway_id: gw-many
+mqtt: {url: "http://broker.example", tls: {ca_file: missing-ca.crt}}
+buses:
+  - {id: bus-1, kind: serial, port: /dev/ttyUSB0}
+  - {id: bus-1, kind: serial, port: /dev/ttyUSB1, baud: -5}
+devices:
+  - {id: dev-1, bus: bus-1, unit: 300, profile: smoke}
+  - {id: dev-1, bus: bus-9, unit: 2, profile: smoke}
+  - {id: dev-2, bus: bus-1, unit: 3, profile: smokey}
+"""
+    )
+    result = cli("validate", "--config", path, "--json")
+    assert result.exit_code == 2
+    found = [(i["line"], i["field"]) for i in json.loads(result.stdout)["issues"]]
+    assert found == [
+        (2, "mqtt.url"),  # schema
+        (5, "buses[1].baud"),  # schema
+        (5, "buses[1].id"),  # duplicate bus, even though that bus breaks the schema
+        (7, "devices[0].unit"),  # schema
+        (8, "devices[1].id"),  # duplicate device, reported beside the schema errors
+        (8, "devices[1].bus"),
+        (9, "devices[2].profile"),
+    ]
+    text = cli("validate", "--config", path)
+    assert f"{path}:8: devices[1].id: duplicate device id 'dev-1'" in text.output
+    assert "7 problem(s)" in text.output
+
+
+def test_validate_checks_the_tls_files_run_would_open(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_text("not checked here, only that it exists\n")
+    path = tmp_path / "gateway.yaml"
+    tls = "{ca_file: ca.crt, cert_file: gw.crt}"
+    path.write_text(f"gateway_id: gw-tls\nmqtt:\n  url: mqtts://b:8883\n  tls: {tls}\n")
+    result = cli("validate", "--config", path)
+    assert result.exit_code == 2
+    assert f"{path}:4: mqtt.tls.cert_file: no such file: {tmp_path / 'gw.crt'}" in result.output
+    assert f"{path}:4: mqtt.tls: cert_file and key_file go together" in result.output
+    assert "ca_file" not in result.output  # relative to the config file's folder: found
+
+
 def test_validate_json_ok_and_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "gateway.yaml"
     cli("init", "--out", path)
@@ -643,6 +714,20 @@ def test_run_refuses_a_broken_config_and_starts_nothing(
     assert gw.wait(30) == 2
     assert f"{path}:8: devices[0].profile: unknown profile 'smokey'" in gw.output
     assert [p.name for p in tmp_path.iterdir()] == ["gateway.yaml"]  # no outbox, no var/
+
+
+def test_run_refuses_what_validate_refuses(tmp_path: Path, procs: list[CliProcess]) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(MQTT_URL % {"url": "http://broker.example:1883"})
+    validated = cli("validate", "--config", path)
+    gw = CliProcess("run", "--config", path, cwd=tmp_path)
+    procs.append(gw)
+    assert gw.wait(30) == 2
+    assert validated.exit_code == 2
+    issue = f"{path}:3: mqtt.url: Value error, broker URL 'http://broker.example:1883'"
+    assert issue in validated.output
+    assert issue in gw.output
+    assert [p.name for p in tmp_path.iterdir()] == ["gateway.yaml"]
 
 
 def _status(path: Path) -> dict[str, Any]:
