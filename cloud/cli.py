@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-import signal
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,29 +64,20 @@ def run(
         str, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR.")
     ] = "INFO",
 ) -> None:
-    """Run a cloud worker until SIGTERM or Ctrl-C."""
-    from cloud.worker import run_cloud  # noqa: PLC0415 - the worker's imports only when running
+    """Run a cloud worker until SIGTERM or Ctrl-C.
+
+    Exit 0 after a stop signal; 2 when a config, setting or port is unusable (every problem
+    listed, nothing opened); 1 when a part of the worker failed for good (one-line reason)."""
+    from cloud.worker import serve  # noqa: PLC0415 - worker imports only to run
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
     cfg = _config(config)
-    try:
-        load_rules(cfg.rules_dir)
-    except ConfigError as err:
-        _print_issues(err)
-        raise typer.Exit(2) from None
-
-    async def main() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        await run_cloud(cfg)
-
-    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        asyncio.run(main())
+    code, reason = serve(cfg)
+    if reason:
+        typer.echo(reason, err=True)
+    raise typer.Exit(code)
 
 
 @app.command()

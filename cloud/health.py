@@ -28,6 +28,7 @@ class PartState:
     ok: bool
     reason: str
     since: float
+    starting: bool = False  # not ready yet, not failed: its first "ready" is no recovery
 
 
 class Health:
@@ -50,7 +51,7 @@ class Health:
 
     def expect(self, part: str, reason: str = "starting") -> None:
         """Declare a part that is not ready until it says so."""
-        self._parts[part] = PartState(False, reason, self._clock())
+        self._parts[part] = PartState(False, reason, self._clock(), starting=True)
         self._ready.labels(part).set(0)
 
     def probe(self, name: str, probe: Probe) -> None:
@@ -63,15 +64,16 @@ class Health:
         old = self._parts.get(part)
         if not ok:
             self._faults.labels(part).inc()
-        if old is not None and old.ok == ok:
+        first_fault = old is not None and old.starting and not ok
+        if old is not None and old.ok == ok and not first_fault:
             if not ok:
                 old.reason = reason
             return
-        self._parts[part] = PartState(ok, reason, now)
+        self._parts[part] = PartState(ok, reason, old.since if first_fault and old else now)
         self._ready.labels(part).set(1 if ok else 0)
         if not ok:
             logger.error("%s: not ready: %s", part, reason)
-        elif old is not None and old.reason != "starting":
+        elif old is not None and not old.starting:
             logger.warning("%s: ready again after %.1f s (%s)", part, now - old.since, old.reason)
 
     def ready(self) -> tuple[bool, dict[str, str]]:

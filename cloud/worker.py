@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -303,3 +304,39 @@ def failure_line(err: BaseException) -> str:
         err = err.exceptions[0]
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}"
+
+
+def serve(config: CloudConfig, settings: CloudSettings | None = None) -> tuple[int, str]:
+    """Run a worker in this process until SIGTERM / SIGINT: (exit code, one-line reason).
+
+    2: inputs or ports unusable (every config problem is its own line of the reason);
+    1: a part failed for good; 0: stopped by a signal."""
+    try:
+        asyncio.run(_until_signal(config, settings))
+    except PortInUse as err:
+        return 2, f"gridalarm cloud: {err}"
+    except ConfigError as err:
+        return 2, "\n".join(str(i) for i in err.issues)
+    except Exception as err:
+        logger.critical("cloud worker stopped: %s", failure_line(err), exc_info=err)
+        return 1, f"gridalarm cloud: stopped: {failure_line(err)}"
+    return 0, ""
+
+
+async def _until_signal(config: CloudConfig, settings: CloudSettings | None) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await run_cloud(config, settings)
+    except asyncio.CancelledError:
+        if not stopping.is_set():
+            raise

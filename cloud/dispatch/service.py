@@ -118,7 +118,7 @@ async def open_dispatch(
             app = create_app(
                 LifecycleWorkerDesk(desk, db, on_position=index.update_position),
                 signer,
-                twilio_auth_token=twilio.auth_token.get_secret_value() if twilio else "",
+                twilio_auth_token=twilio.auth_token.get_secret_value() if twilio else None,
                 public_base_url=config.public_base_url,
                 clock=time.time,
                 settings=settings.web(),
