@@ -23,6 +23,7 @@ from cloud.lifecycle import UnknownAlarm
 from cloud.notify import LinkSigner
 from cloud.web import pwa_assets
 from cloud.web.forms import read_body
+from cloud.web.nesting import MAX_JSON_DEPTH, too_deep
 from cloud.web.page import UNKNOWN_ALARM, Refused, same_origin, scope_checker
 from cloud.web.protocols import RegistryDesk, WorkerDesk
 from cloud.web.render import page, pick_locale
@@ -82,7 +83,11 @@ def router(
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != JSON_TYPE:
             raise HTTPException(415, f"expected {JSON_TYPE}")
-        subscription = parse_subscription(await read_body(request, MAX_SUBSCRIPTION_BYTES))
+        try:
+            subscription = parse_subscription(await read_body(request, MAX_SUBSCRIPTION_BYTES))
+        except HTTPException as err:
+            logger.info("worker %s: push subscription refused: %s", s.worker_id, err.detail)
+            raise
         try:
             await desk.view(s.alarm_id)  # a token for a vanished alarm is no credential
         except UnknownAlarm as err:
@@ -98,8 +103,14 @@ def router(
 def parse_subscription(body: bytes) -> str:
     """A browser's ``PushSubscription.toJSON()`` as canonical JSON; 400 for anything else."""
     try:
-        value: Any = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise HTTPException(400, "subscription is not UTF-8 JSON") from err
+    if too_deep(text):
+        raise HTTPException(400, f"subscription JSON is nested deeper than {MAX_JSON_DEPTH}")
+    try:
+        value: Any = json.loads(text)
+    except ValueError as err:
         raise HTTPException(400, "subscription is not UTF-8 JSON") from err
     if not isinstance(value, dict):
         raise HTTPException(400, "subscription must be a JSON object")

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
 from cloud.web.forms import read_body
+from cloud.web.nesting import MAX_JSON_DEPTH, too_deep
 from cloud.web.protocols import RegistryDesk, RegistryFile
 from wire.yamlconf import ConfigError
 
@@ -63,6 +64,8 @@ def router(desk: RegistryDesk, admin_token: SecretStr) -> APIRouter:
             text = body.decode("utf-8")
         except UnicodeDecodeError as err:
             return _issues(file, [f"{file.filename}: not UTF-8 text (byte {err.start})"])
+        if file is RegistryFile.GRIDS and too_deep(text):
+            return _issues(file, [f"{file.filename}: JSON nested deeper than {MAX_JSON_DEPTH}"])
         try:
             count = await desk.import_registry(file, text)
         except ConfigError as err:

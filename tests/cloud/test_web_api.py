@@ -238,3 +238,28 @@ def test_settings_from_env_refuse_a_short_token() -> None:
     assert WebSettings.from_env({}).admin_token is None
     got = WebSettings.from_env({"GRIDALARM_ADMIN_TOKEN": ADMIN}).admin_token
     assert got is not None and got.get_secret_value() == ADMIN
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"type": "FeatureCollection", "features": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"a":' * 50_000 + "1" + "}" * 50_000,
+    ],
+    ids=["arrays", "features", "objects"],
+)
+async def test_deeply_nested_json_is_refused_and_changes_nothing(
+    api: Api, district: Path, body: str
+) -> None:
+    for name in ("communities", "grids"):
+        text = (district / filename(name)).read_text(encoding="utf-8")
+        assert (await api.put(name, text.encode("utf-8"))).status_code == 200
+    before = snapshot(api.db)
+    assert len(body) < MAX_FILE_BYTES
+    r = await api.put("grids", body.encode("ascii"))
+    assert r.status_code in (400, 422), r.text
+    assert "nested" in r.text
+    assert snapshot(api.db) == before
+    again = (district / "grids.geojson").read_text(encoding="utf-8").encode("utf-8")
+    assert (await api.put("grids", again)).status_code == 200  # still serving

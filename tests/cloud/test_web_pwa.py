@@ -26,6 +26,7 @@ from cloud.notify.webpush import generate_vapid_keys
 from cloud.registry import load_registry
 from cloud.registry.store import set_push_subscription, subscription
 from cloud.web import LifecycleWorkerDesk, create_app
+from cloud.web.pwa import MAX_SUBSCRIPTION_BYTES
 from cloud.web.settings import WebSettings, public_key_of
 from tests.browser import PNG_MAGIC, chromium
 from tests.cloud.test_web_adapter import notified_alarm, seed_registry
@@ -165,6 +166,22 @@ GOOD = browser_subscription()
 async def test_garbage_is_400_and_stores_nothing(world: World, body: bytes) -> None:
     r = await world.client.post(f"/m/{world.token()}/push", content=body, headers=JSON)
     assert r.status_code == 400, r.text
+    assert world.stored() is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"endpoint": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+        b'{"keys": {"p256dh": ' + b'{"":' * 790 + b"1" + b"}" * 790 + b"}}",
+    ],
+    ids=["arrays", "objects"],
+)
+async def test_deeply_nested_json_is_400_and_stores_nothing(world: World, body: bytes) -> None:
+    assert len(body) < MAX_SUBSCRIPTION_BYTES
+    r = await world.client.post(f"/m/{world.token()}/push", content=body, headers=JSON)
+    assert r.status_code == 400, r.text
+    assert "nested" in r.text
     assert world.stored() is None
 
 
