@@ -17,6 +17,15 @@ FIRMWARE_REGISTER = 7
 _GATEWAY_SAYS_ABSENT = frozenset({0x0A, 0x0B})
 
 
+def firmware_version(word: int) -> str:
+    """The firmware word as firmware_sim/REGISTERS.md defines it: BCD, high byte major, low
+    byte minor, without leading zeros (0x0102 = 'v1.2', 0x0110 = 'v1.10'); '' if not BCD."""
+    digits = f"{word:04X}"
+    if not digits.isdigit():
+        return ""
+    return f"v{int(digits[:2])}.{int(digits[2:])}"
+
+
 @dataclass(frozen=True)
 class FoundUnit:
     """A unit that answered: its registers 0-7 and the profile they suggest."""
@@ -35,9 +44,8 @@ class FoundUnit:
 
     @property
     def firmware_version(self) -> str:
-        """The firmware word as 'v1.2' (0x0102), or '' if unknown."""
-        fw = self.firmware
-        return "" if fw is None else f"v{fw >> 8}.{fw & 0xFF}"
+        """The firmware word as a version (see :func:`firmware_version`), or '' if unknown."""
+        return "" if self.firmware is None else firmware_version(self.firmware)
 
     def as_dict(self) -> dict[str, Any]:
         return {

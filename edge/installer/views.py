@@ -74,7 +74,9 @@ def scan_table(result: ScanResult) -> Table:
         profile = (
             Text(f.profile, style="bold green") if f.profile else Text("unknown", style="yellow")
         )
-        fw = f"{f.firmware_version} (0x{f.firmware:04X})" if f.firmware is not None else "—"
+        fw = "—" if f.firmware is None else f"0x{f.firmware:04X}"
+        if f.firmware_version:
+            fw = f"{f.firmware_version} ({fw})"
         table.add_row(str(f.unit), profile, fw, ident, f.note)
     return table
 
