@@ -22,7 +22,7 @@ from firmware_sim.control import ControlServer
 from firmware_sim.control_client import NoSimulatorError, call
 from firmware_sim.device import Fault
 from firmware_sim.errors import ScenarioError
-from firmware_sim.simset import SimulatorSet
+from firmware_sim.simset import SerialLine, SimulatorSet
 from firmware_sim.statefile import remove_state, state_path, write_state
 
 DEMO_CONFIG = Path(__file__).parent / "scenarios" / "demo.yaml"
@@ -88,14 +88,17 @@ def _print_endpoints(sims: SimulatorSet, control: str) -> None:
 def list_devices(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
-    """The running simulator's devices: id, type, transport, address."""
+    """The running simulator's devices: id, type, transport, address, serial line settings."""
     devices = _call({"op": "list"})["devices"]
     if as_json:
         typer.echo(json.dumps(devices, indent=2))
         return
-    table = Table("id", "type", "transport", "bus", "unit", "address")
+    table = Table("id", "type", "transport", "bus", "unit", "address", "line")
     for d in devices:
-        table.add_row(d["id"], d["type"], d["transport"], d["bus"], str(d["unit"]), d["address"])
+        settings = str(SerialLine(**d["serial"])) if d["serial"] else "—"
+        table.add_row(
+            d["id"], d["type"], d["transport"], d["bus"], str(d["unit"]), d["address"], settings
+        )
     console.print(table)
 
 

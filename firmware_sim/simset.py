@@ -33,9 +33,25 @@ class Endpoint:
     address: str
 
 
+DATA_BITS = 8  # every simulated serial line frames 8 data bits (REGISTERS.md: 8N1 default)
+
+
+@dataclass(frozen=True, slots=True)
+class SerialLine:
+    """How a master must set its serial port to talk to a simulated rtu / ascii bus."""
+
+    baud: int
+    data_bits: int
+    parity: str  # N, E or O
+    stop_bits: int
+
+    def __str__(self) -> str:
+        return f"{self.baud} {self.data_bits}{self.parity}{self.stop_bits}"
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
-    """One simulated device and where it is."""
+    """One simulated device and where it is: for a serial bus, with the line settings."""
 
     id: str
     type: str
@@ -43,6 +59,7 @@ class DeviceInfo:
     bus: str
     unit: int
     address: str
+    serial: SerialLine | None  # None on a TCP bus
 
 
 class DeviceHandle:
@@ -151,10 +168,17 @@ class SimulatorSet:
 
     def devices(self) -> list[DeviceInfo]:
         """One entry per device, in config order."""
+        lines = {
+            b.name: None
+            if b.transport is Transport.TCP
+            else SerialLine(b.baud, DATA_BITS, b.parity, b.stopbits)
+            for b in self.config.buses
+        }
         out = []
         for d in self.config.devices:
-            bus = self._buses[d.bus]
-            out.append(DeviceInfo(d.id, d.type, d.transport.value, d.bus, d.unit, bus.address))
+            address = self._buses[d.bus].address
+            info = DeviceInfo(d.id, d.type, d.transport.value, d.bus, d.unit, address, lines[d.bus])
+            out.append(info)
         return out
 
     def device(self, device_id: str) -> DeviceHandle:

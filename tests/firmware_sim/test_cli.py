@@ -16,9 +16,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import firmware_sim
-from firmware_sim import SimulatorSet
+from firmware_sim import BusConfig, DeviceConfig, SimConfig, SimulatorSet, Transport
 from firmware_sim.cli import app
 from firmware_sim.control import ControlServer
+from firmware_sim.simset import SerialLine
 from firmware_sim.statefile import read_state, remove_state, state_path, write_state
 
 ROOT = Path(firmware_sim.__file__).parent.parent
@@ -50,9 +51,31 @@ async def test_list_json(running: SimulatorSet) -> None:
     assert {"id", "type", "transport", "address"} <= set(devices[0])
 
 
+async def test_list_json_gives_each_serial_bus_its_line_settings(running: SimulatorSet) -> None:
+    """A third-party master needs baud, data bits, parity and stop bits to open the port."""
+    devices = {d["id"]: d for d in json.loads((await cli("list", "--json")).stdout)}
+    line_8n1 = {"baud": 9600, "data_bits": 8, "parity": "N", "stop_bits": 1}
+    assert devices["smk-0001"]["serial"] == line_8n1  # rtu
+    assert devices["smk-0101"]["serial"] == line_8n1  # ascii
+    assert devices["mh-0001"]["serial"] is None  # tcp: no serial line
+
+
+def test_serial_settings_follow_the_bus_config() -> None:
+    config = SimConfig(
+        buses=[BusConfig(name="b", transport=Transport.RTU, baud=19200, parity="E", stopbits=2)],
+        devices=[DeviceConfig(id="s", type="smoke", transport=Transport.RTU, bus="b")],
+    )
+    [info] = SimulatorSet(config).devices()
+    assert info.serial == SerialLine(baud=19200, data_bits=8, parity="E", stop_bits=2)
+    assert str(info.serial) == "19200 8E2"
+
+
 async def test_list_table(running: SimulatorSet) -> None:
     result = await cli("list")
     assert result.exit_code == 0 and "smk-0001" in result.stdout
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if "-0" in line}
+    assert "9600 8N1" in rows["smk-0001"]
+    assert "9600 8N1" not in rows["mh-0001"]
 
 
 async def test_trigger_and_fault(running: SimulatorSet) -> None:
