@@ -6,12 +6,12 @@ so a site file can be checked in.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from cloud.settings import CloudSettings
 from wire.yamlconf import load_model, unreadable
 
 
@@ -160,17 +160,12 @@ def resolve(config: CloudConfig, base: Path) -> CloudConfig:
         update["database_url"] = (
             f"sqlite:///{base / config.database_url.removeprefix('sqlite:///')}"
         )
+    settings = CloudSettings()
     sink = config.sink
     if isinstance(sink, SqliteSinkConfig):
         update["sink"] = sink.model_copy(update={"path": base / sink.path})
-    elif (
-        isinstance(sink, InfluxSinkConfig)
-        and sink.token is None
-        and "GRIDALARM_INFLUX_TOKEN" in os.environ
-    ):
-        update["sink"] = sink.model_copy(
-            update={"token": SecretStr(os.environ["GRIDALARM_INFLUX_TOKEN"])}
-        )
+    elif isinstance(sink, InfluxSinkConfig) and sink.token is None and settings.influx_token:
+        update["sink"] = sink.model_copy(update={"token": settings.influx_token})
     if config.dispatch is not None:
         d = config.dispatch
         update["dispatch"] = d.model_copy(
@@ -180,8 +175,6 @@ def resolve(config: CloudConfig, base: Path) -> CloudConfig:
             }
         )
     mqtt = config.mqtt
-    if mqtt.password is None and "GRIDALARM_MQTT_PASSWORD" in os.environ:
-        update["mqtt"] = mqtt.model_copy(
-            update={"password": SecretStr(os.environ["GRIDALARM_MQTT_PASSWORD"])}
-        )
+    if mqtt.password is None and settings.mqtt_password is not None:
+        update["mqtt"] = mqtt.model_copy(update={"password": settings.mqtt_password})
     return config.model_copy(update=update)

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine as Database
 
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
 from cloud.database import open_database
+from cloud.dispatch import credentials
 from cloud.dispatch.service import SHIPPED_LIFECYCLE, Dispatch, open_dispatch
 from cloud.health import Health
 from cloud.ingest.checkpoint import read_checkpoint, read_engine_state
@@ -77,7 +78,7 @@ class Plan:
 def prepare(config: CloudConfig, settings: CloudSettings | None = None) -> Plan:
     """Read and check every input; one ConfigError listing every problem found."""
     settings = settings if settings is not None else CloudSettings()
-    issues: list[ConfigIssue] = list(settings.problems())
+    issues: list[ConfigIssue] = list(credentials.problems(settings))
     rules = _collect(issues, lambda: load_rules(config.rules_dir))
     lifecycle = None
     devices: list[DeviceInfo] = []

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine as Database
 
 from cloud.config import DispatchConfig
+from cloud.dispatch import credentials
 from cloud.dispatch.ranking import WorkerIndex
 from cloud.dispatch.senders import ChannelSender
 from cloud.dispatch.targets import RegistryDispatcher
@@ -58,10 +59,10 @@ async def make_channels(
     GRIDALARM_VAPID_PRIVATE_KEY is set; the console channel always (the demo's, the last
     fallback)."""
     channels: dict[str, Channel] = {}
-    twilio = settings.twilio()
+    twilio = credentials.twilio(settings)
     if twilio is not None:
         channels["sms"] = TwilioSms(twilio)
-    vapid = settings.vapid()
+    vapid = credentials.vapid(settings)
     if vapid is not None:
         channels["push"] = await stack.enter_async_context(WebPush(vapid))
     channels["console"] = ConsoleChannel(console) if console is not None else ConsoleChannel()
@@ -114,14 +115,14 @@ async def open_dispatch(
         try:
             for key in await desk.stale_engine_keys([a.key for a in engine.open_alarms()]):
                 engine.close(key)
-            twilio = settings.twilio()
+            twilio = credentials.twilio(settings)
             app = create_app(
                 LifecycleWorkerDesk(desk, db, on_position=index.update_position),
                 signer,
                 twilio_auth_token=twilio.auth_token.get_secret_value() if twilio else None,
                 public_base_url=config.public_base_url,
                 clock=time.time,
-                settings=settings.web(),
+                settings=credentials.web(settings),
             )
             yield Dispatch(desk, index, channels, config.public_base_url, app)
         finally:
