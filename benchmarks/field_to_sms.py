@@ -32,12 +32,11 @@ from cloud.worker import cloud_worker
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import free_port, mosquitto
+from rigs.cloud import REGISTRY, cloud_config, district, twilio_environ
+from rigs.gateway import rig_sim_config, write_gateway_config
+from rigs.standins import TwilioStandin
 from rules import DeviceInfo
 from rules.devices_csv import write_devices_csv
-from tests.integration.gateway_rig import rig_sim_config, write_gateway_config
-from tests.integration.test_cloud_pipeline import REGISTRY, cloud_config
-from tests.integration.test_dispatch import FROM, district
-from tests.standins.twilio_api import TwilioStandin
 
 POLL_S = 0.2
 LOAD = [
@@ -79,15 +78,9 @@ def background(port: int, msgs_per_s: float, stop: multiprocessing.synchronize.E
 
 async def measure(alarms: int, background_readings: float, work: Path) -> list[float]:
     with mosquitto(work / "broker") as broker, TwilioStandin() as twilio:
-        os.environ.update(
-            {
-                "TWILIO_ACCOUNT_SID": twilio.account_sid,
-                "TWILIO_AUTH_TOKEN": twilio.auth_token,
-                "TWILIO_FROM_NUMBER": FROM,
-                "GRIDALARM_TWILIO_API_URL": twilio.url,
-                "GRIDALARM_LINK_SECRET": "s" * 32,
-            }
-        )
+        for var in ("TWILIO_REGION", "TWILIO_EDGE"):
+            os.environ.pop(var, None)
+        os.environ.update(twilio_environ(twilio))
         cdir = work / "cloud"
         cdir.mkdir()
         reg = district(cdir)

@@ -15,11 +15,9 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from cloud.config import CloudConfig, resolve
 from cloud.lifecycle.rule_alarms import list_alarms, list_events
 from cloud.worker import Cloud, cloud_worker
 from edge.gateway import run_gateway
@@ -27,111 +25,11 @@ from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto
 from replay.record import Recorder as WireRecorder
 from replay.record import RecordOptions
-from rules import DeviceInfo
-from rules.devices_csv import write_devices_csv
-from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
+from rigs.cloud import REGISTRY, cloud_config
+from rigs.gateway import rig_sim_config, sequenced, write_gateway_config
 from tests.support import Recorder, until
 
 pytestmark = pytest.mark.integration
-
-TEST_RULES = """
-device_type: smoke
-category: fire
-notify: page
-rules:
-  - id: smoke-fire
-    kind: event
-    event: smoke_alarm
-    severity: critical
-    clears: manual
-    reason: "test: the detector's own alarm"
-    title_en: Suspected fire
-    title_zh: 疑似火警
-correlations:
-  - id: smoke-confirmed
-    rules: [smoke-fire]
-    group_by: building
-    window_s: 120
-    min_devices: 2
-    reason: "test: two detectors in one building"
-    title_en: Fire confirmed
-    title_zh: 火警确认
-"""
-TEST_FLOOD = """
-device_type: flood
-category: flood
-notify: page
-rules:
-  - id: flood-level
-    kind: threshold
-    measurement: level_mm
-    levels:
-      - {severity: warning, raise_at: 150, clear_at: 130, reason: "test"}
-      - {severity: danger, raise_at: 300, clear_at: 270, reason: "test"}
-    title_en: Water level high
-    title_zh: 水位偏高
-"""
-TEST_MANHOLE = """
-device_type: manhole
-category: manhole
-notify: page
-rules:
-  - id: manhole-tilt
-    kind: threshold
-    measurement: tilt_deg
-    levels:
-      - {severity: warning, raise_at: 8, clear_at: 5, reason: "test"}
-    title_en: Manhole cover loose
-    title_zh: 井盖松动
-"""
-TEST_EBIKE = """
-device_type: ebike
-category: ebike
-notify: page
-rules:
-  - id: ebike-repeated
-    kind: count
-    event: ebike_detected
-    min_count: 3
-    window_s: 600
-    severity: warning
-    reason: "test"
-    title_en: Repeated e-bike entries
-    title_zh: 电动车反复进入电梯
-"""
-
-REGISTRY = [
-    DeviceInfo("smk-0001", "gw-t", "smoke", "grid-1", "bldg-7", "c-1", 5.0),
-    DeviceInfo("smk-0002", "gw-t", "smoke", "grid-1", "bldg-7", "c-1", 5.0),
-    DeviceInfo("fl-0001", "gw-t", "flood", "grid-1", "", "c-1", 5.0),
-    DeviceInfo("mh-0001", "gw-t", "manhole", "grid-1", "", "c-1", 5.0),
-    DeviceInfo("eb-0001", "gw-t", "ebike", "grid-1", "bldg-7", "c-1", 5.0),
-]
-
-
-def cloud_config(broker: Mosquitto, directory: Path, **extra: Any) -> CloudConfig:
-    rules = directory / "rules"
-    rules.mkdir(parents=True, exist_ok=True)
-    for name, text in [
-        ("smoke", TEST_RULES),
-        ("flood", TEST_FLOOD),
-        ("manhole", TEST_MANHOLE),
-        ("ebike", TEST_EBIKE),
-    ]:
-        (rules / f"{name}.yaml").write_text(text, encoding="utf-8")
-    (directory / "devices.csv").write_text(write_devices_csv(REGISTRY), encoding="utf-8")
-    config = CloudConfig.model_validate(
-        {
-            "mqtt": {"url": broker.url, "client_id": "cloud-test"},
-            "database_url": "sqlite:///cloud.sqlite",
-            "rules_dir": "rules",
-            "devices_csv": "devices.csv",
-            "sink": {"kind": "sqlite", "path": "readings.sqlite"},
-            "metrics_listen": None,
-            **extra,
-        }
-    )
-    return resolve(config, directory)
 
 
 @contextlib.asynccontextmanager

@@ -26,16 +26,10 @@ from cloud.lifecycle.rule_alarms import list_events
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto
+from rigs.cloud import REGISTRY, write_rules
+from rigs.gateway import rig_sim_config, sequenced, write_gateway_config
 from rules import DeviceInfo
 from rules.devices_csv import write_devices_csv
-from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
-from tests.integration.test_cloud_pipeline import (
-    REGISTRY,
-    TEST_EBIKE,
-    TEST_FLOOD,
-    TEST_MANHOLE,
-    TEST_RULES,
-)
 from tests.support import Recorder, until
 from wire import DataMessage, encode
 from wire.topics import data_topic
@@ -83,15 +77,7 @@ class CloudProcess:
 
 
 def write_cloud(directory: Path, broker: Mosquitto) -> None:
-    rules = directory / "rules"
-    rules.mkdir(parents=True)
-    for name, text in [
-        ("smoke", TEST_RULES),
-        ("flood", TEST_FLOOD),
-        ("manhole", TEST_MANHOLE),
-        ("ebike", TEST_EBIKE),
-    ]:
-        (rules / f"{name}.yaml").write_text(text, encoding="utf-8")
+    write_rules(directory)
     (directory / "devices.csv").write_text(
         write_devices_csv([*REGISTRY, *LOAD_DEVICES]), encoding="utf-8"
     )

@@ -23,97 +23,21 @@ from cloud.worker import Cloud, cloud_worker
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto, free_port
+from rigs.cloud import FROM, LIFECYCLE, cloud_config, district, twilio_environ
+from rigs.gateway import rig_sim_config, sequenced, write_gateway_config
 from rigs.standins.twilio_api import TwilioStandin
-from rules.devices_csv import write_devices_csv
-from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
-from tests.integration.test_cloud_pipeline import REGISTRY, cloud_config
 from tests.integration.test_cloud_restart import CloudProcess
 from tests.support import Recorder, until
 
 pytestmark = pytest.mark.integration
-
-FROM = "+15005550006"
-# the smoke detectors stand at 24.4800 N 118.0900 E; w-near is 100 m away, w-far 1.5 km
-WORKERS = """id,name,phone,locale,role,community,grids,push_subscription
-w-near,陈丽,+8613800000001,zh-CN,worker,c-1,grid-1,
-w-far,王强,+8613800000002,en,worker,c-1,grid-1,
-w-other,林芳,+8613800000003,zh-CN,worker,c-1,grid-2,
-sup-1,黄主任,+8613800000010,zh-CN,supervisor,c-1,grid-1,
-cmd-1,郑指挥,+8613800000020,zh-CN,commander,,,
-"""
-SHIFTS = "worker,weekdays,start,end,tz\n" + "".join(
-    f"{w},daily,00:00,24:00,Asia/Shanghai\n"
-    for w in ("w-near", "w-far", "w-other", "sup-1", "cmd-1")
-)
-LIFECYCLE = """
-sla:
-  critical: {ack_s: 60, on_site_s: 600, resolve_s: 3600}
-  danger: {ack_s: 60, on_site_s: 600, resolve_s: 3600}
-  warning: {ack_s: 60, on_site_s: 600, resolve_s: 3600}
-  info: {ack_s: 60, on_site_s: 600, resolve_s: 3600}
-fanout: {critical: 1}
-policies:
-  fast:
-    steps:
-      - {wait_s: 0, target: next_nearest}
-      - {wait_s: 3, target: next_nearest}
-      - {wait_s: 3, target: grid_supervisor}
-policy_by_severity: {critical: fast, danger: fast, warning: fast, info: fast}
-grouping: {window_s: 1}
-outbox: {channels: [sms, console], retries_per_channel: 2, backoff_base_s: 0.2, backoff_max_s: 1}
-"""
-
-
-def district(directory: Path) -> Path:
-    reg = directory / "district"
-    reg.mkdir(parents=True)
-    (reg / "communities.csv").write_text(
-        "id,name_zh,name_en\nc-1,叶厝社区,Yecuo\n", encoding="utf-8"
-    )
-    square = [
-        [118.085, 24.475],
-        [118.095, 24.475],
-        [118.095, 24.485],
-        [118.085, 24.485],
-        [118.085, 24.475],
-    ]
-    other = [[[x + 0.02, y] for x, y in square]]
-    grids = {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "properties": {"id": "grid-1", "community": "c-1", "name": "第1网格"},
-                "geometry": {"type": "Polygon", "coordinates": [square]},
-            },
-            {
-                "type": "Feature",
-                "properties": {"id": "grid-2", "community": "c-1", "name": "第2网格"},
-                "geometry": {"type": "Polygon", "coordinates": other},
-            },
-        ],
-    }
-    (reg / "grids.geojson").write_text(json.dumps(grids), encoding="utf-8")
-    (reg / "devices.csv").write_text(write_devices_csv(REGISTRY), encoding="utf-8")
-    locations = "device,lat,lon,address,building,floor,owner,owner_phone\n" + "".join(
-        f"{d.device},24.4800,118.0900,叶厝路1号,7号楼,1,包饼店,+8613900000001\n" for d in REGISTRY
-    )
-    (reg / "device_locations.csv").write_text(locations, encoding="utf-8")
-    (reg / "workers.csv").write_text(WORKERS, encoding="utf-8")
-    (reg / "shifts.csv").write_text(SHIFTS, encoding="utf-8")
-    (directory / "lifecycle.yaml").write_text(LIFECYCLE, encoding="utf-8")
-    return reg
 
 
 def twilio_env(monkeypatch: pytest.MonkeyPatch, twilio: TwilioStandin) -> None:
     """Point the real twilio client (through the cloud's env settings) at the stand-in."""
     for var in ("TWILIO_REGION", "TWILIO_EDGE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", twilio.account_sid)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.auth_token)
-    monkeypatch.setenv("TWILIO_FROM_NUMBER", FROM)
-    monkeypatch.setenv("GRIDALARM_TWILIO_API_URL", twilio.url)
-    monkeypatch.setenv("GRIDALARM_LINK_SECRET", "s" * 32)
+    for var, value in twilio_environ(twilio).items():
+        monkeypatch.setenv(var, value)
 
 
 @contextlib.asynccontextmanager

@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto
-from tests.integration.gateway_rig import rig_sim_config, sequenced, write_gateway_config
+from rigs.gateway import rig_sim_config, sequenced, write_gateway_config
 from tests.support import Recorder, until
 from wire import Command, encode
 from wire.topics import command_topic

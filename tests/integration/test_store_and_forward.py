@@ -16,14 +16,8 @@ import pytest
 
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto
-from tests.integration.gateway_rig import (
-    GatewayProcess,
-    assert_no_gap,
-    rig_sim_config,
-    sequenced,
-    wait_gateway_ready,
-    write_gateway_config,
-)
+from rigs.gateway import GatewayProcess, rig_sim_config, sequenced, write_gateway_config
+from tests.integration.gateway_rig import assert_no_gap, wait_gateway_ready
 from tests.support import Recorder, until
 
 pytestmark = pytest.mark.integration
