@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from rich.console import Console
 from cloud.config import CloudConfig, resolve
 from cloud.lifecycle.rule_alarms import AlarmChange
 from cloud.registry import write_demo_district
-from cloud.worker import cloud_worker
+from cloud.worker import PortInUse, bind, cloud_worker, failure_line
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from firmware_sim.control import ControlServer
@@ -192,8 +193,16 @@ def _write(path: Path, text: str) -> None:
 
 
 def run_demo(options: DemoOptions) -> int:
-    """Run the demo until Ctrl-C (or the duration); return the exit code."""
+    """Run the demo until Ctrl-C (or the duration); return the exit code.
+
+    2: the web port is taken (checked before anything starts); 3: no broker; 1: a part of
+    the cloud failed for good (one line; the log has the details)."""
     console = Console()
+    try:
+        bind(options.http, "pass --http HOST:PORT").close()
+    except PortInUse as err:
+        print(f"gridalarm demo: {err}", file=sys.stderr)
+        return 2
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -210,4 +219,11 @@ def run_demo(options: DemoOptions) -> int:
     except BrokerError as err:
         console.print(f"[red]broker: {err}[/red]")
         return 3
+    except PortInUse as err:  # taken between the check and the start
+        print(f"gridalarm demo: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        logger.critical("demo stopped: %s", failure_line(err), exc_info=err)
+        print(f"gridalarm demo: stopped: {failure_line(err)}", file=sys.stderr)
+        return 1
     return 0

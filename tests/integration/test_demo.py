@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -207,3 +208,18 @@ def test_demo_sends_the_sms_to_the_grids_on_duty_worker_through_twilio(
     # a grid with nobody on shift now (night shifts cover a community) goes to the nearest on duty
     expected = of_grid or on_duty
     assert workers[sms["to"]].id in expected, (sms["to"], grid, sorted(expected))
+
+
+def test_a_busy_web_port_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        result = run_demo_for(tmp_path, 5, "--http", f"127.0.0.1:{port}")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == [
+        f"gridalarm demo: 127.0.0.1:{port} is in use (Address already in use); "
+        "pass --http HOST:PORT"
+    ]
+    assert "broker:" not in result.stdout, "nothing may start before the port is known free"
+    assert not (tmp_path / "demo").exists()
