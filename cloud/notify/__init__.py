@@ -13,6 +13,7 @@ from cloud.notify.errors import (
     LinkForged,
     LinkMalformed,
     NotifyError,
+    PushEndpointRefused,
     TemplateError,
 )
 from cloud.notify.inbound import Reply, parse_reply, verify_twilio_signature
@@ -28,6 +29,7 @@ from cloud.notify.message import (
     WebhookTarget,
     message_id,
 )
+from cloud.notify.pushservices import DEFAULT_PUSH_HOSTS, PushServices
 from cloud.notify.redaction import escape, mask_phone, redact
 from cloud.notify.smstext import fits_one_sms, sms_encoding, sms_units
 from cloud.notify.templates import AlarmFacts, render_alarm, render_summary
@@ -36,6 +38,7 @@ from cloud.notify.webhook import Webhook, sign_json_body, verify_json_signature
 from cloud.notify.webpush import VapidKeys, VapidSettings, WebPush, generate_vapid_keys
 
 __all__ = [
+    "DEFAULT_PUSH_HOSTS",
     "AlarmFacts",
     "Channel",
     "ChannelError",
@@ -50,6 +53,8 @@ __all__ = [
     "Locale",
     "Message",
     "NotifyError",
+    "PushEndpointRefused",
+    "PushServices",
     "Receipt",
     "Recipient",
     "Reply",

@@ -24,6 +24,10 @@ class ChannelError(NotifyError):
         return f"ChannelError({self.reason!r}, retryable={self.retryable}, status={self.status})"
 
 
+class PushEndpointRefused(NotifyError):
+    """A push subscription's endpoint is not an allowed push service (or is internal)."""
+
+
 class TemplateError(NotifyError):
     """A message cannot be rendered within one SMS even with every optional field dropped."""
 

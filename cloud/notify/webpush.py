@@ -20,8 +20,9 @@ from py_vapid import Vapid
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pywebpush import WebPushException, webpush_async
 
-from cloud.notify.errors import ChannelError, ConfigError
+from cloud.notify.errors import ChannelError, ConfigError, PushEndpointRefused
 from cloud.notify.message import ChannelKind, Message, Receipt
+from cloud.notify.pushservices import PushServices
 from cloud.notify.templates import title_and_body
 
 logger = logging.getLogger(__name__)
@@ -63,10 +64,15 @@ class VapidSettings(BaseModel):
         default=3600, ge=0, description="how long a push service keeps an undelivered push"
     )
     timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout per push")
+    push_services: PushServices = Field(
+        default_factory=PushServices,
+        description="the push services a subscription may point at (GRIDALARM_PUSH_HOSTS)",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> VapidSettings | None:
-        """Settings from GRIDALARM_VAPID_*; None when the private key is not set."""
+        """Settings from GRIDALARM_VAPID_* and GRIDALARM_PUSH_HOSTS; None when the private
+        key is not set."""
         env = os.environ if environ is None else environ
         if not env.get("GRIDALARM_VAPID_PRIVATE_KEY"):
             return None
@@ -74,6 +80,7 @@ class VapidSettings(BaseModel):
             return cls(
                 private_key=SecretStr(env["GRIDALARM_VAPID_PRIVATE_KEY"]),
                 subject=env.get("GRIDALARM_VAPID_SUBJECT", ""),
+                push_services=PushServices.from_env(env),
             )
         except ValidationError as err:
             raise ConfigError(f"VAPID settings from the environment: {err}") from err
@@ -113,6 +120,10 @@ class WebPush:
     async def send(self, msg: Message) -> Receipt:
         """Encrypt a JSON payload (title, body, url, alarm_id) to the recipient's subscription."""
         subscription = _subscription(msg)
+        try:
+            self._settings.push_services.check(subscription["endpoint"])
+        except PushEndpointRefused as err:  # stored before the list, or edited in the database
+            raise ChannelError(f"{msg.id}: {err}", retryable=False) from err
         try:
             response = await webpush_async(
                 subscription,

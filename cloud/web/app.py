@@ -50,7 +50,9 @@ def create_app(
     origin = f"{parts.scheme}://{parts.netloc}"
     push_key = settings.vapid_public_key if stores else None
     app.include_router(worker_page.router(desk, signer, env, clock, origin, push_key=push_key))
-    app.include_router(pwa.router(desk, signer, env, clock, origin))
+    app.include_router(
+        pwa.router(desk, signer, env, clock, origin, push_services=settings.push_services)
+    )
     twilio_token = _twilio_token(twilio_auth_token, settings.twilio_auth_token)
     if twilio_token is not None:
         app.include_router(sms.router(desk, twilio_token, public_base_url))

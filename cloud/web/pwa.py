@@ -14,13 +14,12 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from jinja2 import Environment
 
 from cloud.lifecycle import UnknownAlarm
-from cloud.notify import LinkSigner
+from cloud.notify import LinkSigner, PushEndpointRefused, PushServices
 from cloud.web import pwa_assets
 from cloud.web.forms import read_body
 from cloud.web.nesting import MAX_JSON_DEPTH, too_deep
@@ -31,7 +30,6 @@ from cloud.web.render import page, pick_locale
 logger = logging.getLogger(__name__)
 
 MAX_SUBSCRIPTION_BYTES = 4096  # a browser's subscription JSON is ~400 bytes
-MAX_ENDPOINT_CHARS = 2048
 JSON_TYPE = "application/json"
 ASSET_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 SW_CSP = "default-src 'none'; img-src 'self'"
@@ -40,9 +38,11 @@ BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 def router(
     desk: WorkerDesk, signer: LinkSigner, env: Environment, clock: Callable[[], float],
-    public_origin: str,
+    public_origin: str, *, push_services: PushServices | None = None,
 ) -> APIRouter:  # fmt: skip
-    """Manifest, service worker and icons always; the push endpoint when *desk* can store."""
+    """Manifest, service worker and icons always; the push endpoint when *desk* can store,
+    for subscriptions whose endpoint is one of *push_services* (default: the known ones)."""
+    services = push_services or PushServices()
     r = APIRouter()
     scope = scope_checker(desk, signer, clock)
 
@@ -84,7 +84,8 @@ def router(
         if media != JSON_TYPE:
             raise HTTPException(415, f"expected {JSON_TYPE}")
         try:
-            subscription = parse_subscription(await read_body(request, MAX_SUBSCRIPTION_BYTES))
+            body = await read_body(request, MAX_SUBSCRIPTION_BYTES)
+            subscription = parse_subscription(body, services)
         except HTTPException as err:
             logger.info("worker %s: push subscription refused: %s", s.worker_id, err.detail)
             raise
@@ -100,8 +101,9 @@ def router(
     return r
 
 
-def parse_subscription(body: bytes) -> str:
-    """A browser's ``PushSubscription.toJSON()`` as canonical JSON; 400 for anything else."""
+def parse_subscription(body: bytes, services: PushServices) -> str:
+    """A browser's ``PushSubscription.toJSON()`` as canonical JSON; 400 for anything else,
+    an endpoint that is not one of *services* included."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -115,8 +117,12 @@ def parse_subscription(body: bytes) -> str:
     if not isinstance(value, dict):
         raise HTTPException(400, "subscription must be a JSON object")
     endpoint, keys = value.get("endpoint"), value.get("keys")
-    if not isinstance(endpoint, str) or not _push_endpoint(endpoint):
+    if not isinstance(endpoint, str):
         raise HTTPException(400, "endpoint must be an https URL")
+    try:
+        services.check(endpoint)
+    except PushEndpointRefused as err:
+        raise HTTPException(400, str(err)) from err
     if not isinstance(keys, dict):
         raise HTTPException(400, "keys must be an object with p256dh and auth")
     p256dh = _key(keys, "p256dh", 65)
@@ -132,17 +138,6 @@ def parse_subscription(body: bytes) -> str:
         "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]},
     }
     return json.dumps(clean, sort_keys=True, separators=(",", ":"))
-
-
-def _push_endpoint(url: str) -> bool:
-    # Push services are https; anything else would make us POST to wherever a link holder says.
-    if len(url) > MAX_ENDPOINT_CHARS or not url.isascii() or not url.isprintable():
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme == "https" and bool(parts.hostname) and not parts.username
 
 
 def _key(keys: dict[str, Any], name: str, length: int) -> bytes:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from cloud.notify import ConfigError, TwilioSettings
+from cloud.notify import ConfigError, PushServices, TwilioSettings
 from cloud.notify.webpush import VapidSettings
 
 ADMIN_TOKEN_MIN = 16
@@ -42,6 +42,11 @@ class WebSettings(BaseModel):
         "no SMS webhook (404). Never empty: an empty key would verify forged requests",
     )
 
+    push_services: PushServices = Field(
+        default_factory=PushServices,
+        description="the push services a stored subscription may point at (GRIDALARM_PUSH_HOSTS)",
+    )
+
     @field_validator("twilio_auth_token")
     @classmethod
     def _token_not_blank(cls, token: SecretStr | None) -> SecretStr | None:
@@ -53,7 +58,8 @@ class WebSettings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
         """GRIDALARM_ADMIN_TOKEN; the VAPID public key: GRIDALARM_VAPID_PUBLIC_KEY or the
         one that belongs to GRIDALARM_VAPID_PRIVATE_KEY (they must agree when both are set);
-        TWILIO_AUTH_TOKEN as ``TwilioSettings`` reads it (half-configured or empty: an error)."""
+        TWILIO_AUTH_TOKEN as ``TwilioSettings`` reads it (half-configured or empty: an error);
+        GRIDALARM_PUSH_HOSTS."""
         env = os.environ if environ is None else environ
         public = env.get("GRIDALARM_VAPID_PUBLIC_KEY") or None
         vapid = VapidSettings.from_env(env)
@@ -67,6 +73,7 @@ class WebSettings(BaseModel):
         token = env.get("GRIDALARM_ADMIN_TOKEN") or None
         try:
             twilio = TwilioSettings.from_env(env)
+            push_services = PushServices.from_env(env)
         except ConfigError as err:
             raise ValueError(str(err)) from err
         try:
@@ -74,6 +81,7 @@ class WebSettings(BaseModel):
                 admin_token=SecretStr(token) if token else None,
                 vapid_public_key=public,
                 twilio_auth_token=twilio.auth_token if twilio is not None else None,
+                push_services=push_services,
             )
         except ValidationError as err:
             raise ValueError(f"web settings from the environment: {err}") from err

@@ -9,7 +9,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import http_ece
 from cryptography.exceptions import InvalidSignature
@@ -43,10 +42,14 @@ class PushReceived:
 
 
 class PushEndpoint(StandinServer):
-    """Plays browser and push service: `subscription()` is what the page would send us."""
+    """Plays browser and push service: `subscription()` is what the page would send us.
 
-    def __init__(self) -> None:
+    Its endpoints name it *host_name* (default ``localhost``), never the address it listens
+    on: senders refuse internal addresses, and allow the name only when configured to."""
+
+    def __init__(self, host_name: str = "localhost") -> None:
         super().__init__()
+        self.host_name = host_name
         self._key = ec.generate_private_key(ec.SECP256R1())
         self._auth = os.urandom(16)
         self.received: list[PushReceived] = []
@@ -59,9 +62,14 @@ class PushEndpoint(StandinServer):
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
         return {
-            "endpoint": f"{self.url}/push/{name}",
+            "endpoint": f"{self.origin}/push/{name}",
             "keys": {"p256dh": b64url(public), "auth": b64url(self._auth)},
         }
+
+    @property
+    def origin(self) -> str:
+        """``http://<host_name>:<port>``: where subscriptions point, the VAPID audience."""
+        return f"http://{self.host_name}:{self.url.rsplit(':', 1)[1]}"
 
     def unsubscribe(self, name: str) -> None:
         """Answer 410 Gone for this subscription from now on."""
@@ -106,8 +114,7 @@ class PushEndpoint(StandinServer):
         key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64url(params["k"]))
         key.verify(der, signing_input.encode(), ec.ECDSA(hashes.SHA256()))
         claims: dict[str, Any] = json.loads(unb64url(signing_input.split(".")[1]))
-        origin = urlsplit(self.url)
-        if claims["aud"] != f"{origin.scheme}://{origin.netloc}":
+        if claims["aud"] != self.origin:
             raise ValueError(f"aud {claims['aud']!r}")
         if int(claims["exp"]) <= time.time():
             raise ValueError("expired")

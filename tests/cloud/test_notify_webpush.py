@@ -13,6 +13,8 @@ from cloud.notify import (
     ConfigError,
     Locale,
     Message,
+    PushEndpointRefused,
+    PushServices,
     Recipient,
     VapidSettings,
     WebPush,
@@ -29,14 +31,18 @@ def endpoint() -> Iterator[PushEndpoint]:
         yield ep
 
 
+# The stand-in is reached as http://localhost:<port>: allowed here, and only here, by config.
+STANDIN_ALLOWED = PushServices(extra_hosts=("http://localhost",))
+ENV = {
+    "GRIDALARM_VAPID_PRIVATE_KEY": KEYS.private_key,
+    "GRIDALARM_VAPID_SUBJECT": "mailto:ops@example.org",
+    "GRIDALARM_PUSH_HOSTS": "http://localhost",
+}
+
+
 @pytest.fixture
 async def push() -> AsyncIterator[WebPush]:
-    settings = VapidSettings.from_env(
-        {
-            "GRIDALARM_VAPID_PRIVATE_KEY": KEYS.private_key,
-            "GRIDALARM_VAPID_SUBJECT": "mailto:ops@example.org",
-        }
-    )
+    settings = VapidSettings.from_env(ENV)
     assert settings is not None
     async with WebPush(settings) as channel:
         yield channel
@@ -82,7 +88,10 @@ async def test_payload_arrives_encrypted_and_decrypts_to_the_message(
 async def test_send_without_context_manager_uses_a_session_per_push(
     endpoint: PushEndpoint,
 ) -> None:
-    channel = WebPush(VapidSettings(private_key=KEYS.private_key, subject="mailto:a@b.c"))
+    settings = VapidSettings(
+        private_key=KEYS.private_key, subject="mailto:a@b.c", push_services=STANDIN_ALLOWED
+    )
+    channel = WebPush(settings)
     await channel.send(_msg(json.dumps(endpoint.subscription())))
     assert len(endpoint.received) == 1
 
@@ -158,3 +167,92 @@ def test_bad_private_key_is_a_config_error() -> None:
 def test_subject_must_be_mailto_or_https() -> None:
     with pytest.raises(ConfigError):
         VapidSettings.from_env({"GRIDALARM_VAPID_PRIVATE_KEY": KEYS.private_key})
+
+
+async def test_a_service_not_on_the_list_is_never_contacted(endpoint: PushEndpoint) -> None:
+    settings = VapidSettings.from_env({**ENV, "GRIDALARM_PUSH_HOSTS": ""})
+    assert settings is not None
+    async with WebPush(settings) as channel:
+        with pytest.raises(ChannelError, match="not a known push service") as info:
+            await channel.send(_msg(json.dumps(endpoint.subscription())))
+    assert not info.value.retryable
+    assert endpoint.requests == []
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "http://127.0.0.1:{port}/push/w17",  # the stand-in itself, by address
+        "https://127.0.0.1:{port}/push/w17",
+        "https://[::1]:{port}/push/w17",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.7/push",
+        "https://192.168.1.1/push",
+        "https://localhost.evil.example/push",
+        "https://fcm.googleapis.com.evil.example/push",
+        "ftp://fcm.googleapis.com/push",
+        "https://user:pw@fcm.googleapis.com/push",
+    ],
+)
+async def test_internal_or_unknown_endpoints_are_refused_when_sending(
+    push: WebPush, endpoint: PushEndpoint, where: str
+) -> None:
+    port = endpoint.url.rsplit(":", 1)[1]
+    sub = {**endpoint.subscription(), "endpoint": where.format(port=port)}
+    with pytest.raises(ChannelError, match="push endpoint refused") as info:
+        await push.send(_msg(json.dumps(sub)))
+    assert not info.value.retryable
+    assert endpoint.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://fcm.googleapis.com/fcm/send/abc:APA91b", True),
+        ("https://android.googleapis.com/gcm/send/abc", True),
+        ("https://updates.push.services.mozilla.com/wpush/v2/gAAAA", True),
+        ("https://web.push.apple.com/QGa", True),
+        ("https://wns2-par02p.notify.windows.com/w/?token=BQYAAA", True),
+        ("https://FCM.googleapis.com/fcm/send/abc", True),
+        ("http://fcm.googleapis.com/fcm/send/abc", False),  # plain http only where configured
+        ("https://push.example.net/abc", False),
+        ("https://evilfcm.googleapis.com/abc", False),
+        ("https://8.8.8.8/abc", False),  # a public address, but not a push service
+        ("https://[fe80::1]/abc", False),
+        ("https://0.0.0.0/abc", False),
+        ("https://fcm.googleapis.com\n.evil/abc", False),
+        ("", False),
+    ],
+)
+def test_default_push_services(url: str, allowed: bool) -> None:
+    services = PushServices()
+    if allowed:
+        services.check(url)
+    else:
+        with pytest.raises(PushEndpointRefused):
+            services.check(url)
+
+
+def test_a_closed_network_adds_its_own_push_service() -> None:
+    services = PushServices.from_env({"GRIDALARM_PUSH_HOSTS": "push.intra.example, Push2.Intra"})
+    services.check("https://push.intra.example/p/1")
+    services.check("https://a.push2.intra/p/1")
+    services.check("https://fcm.googleapis.com/fcm/send/x")  # the defaults stay
+    with pytest.raises(PushEndpointRefused):
+        services.check("http://push.intra.example/p/1")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "10.0.0.5",
+        "http://127.0.0.1",
+        "[::1]",
+        "push.intra/x",
+        "https://a.example",
+        "a.example,,b.example",
+    ],
+)
+def test_the_list_refuses_addresses_and_anything_but_a_host_name(entry: str) -> None:
+    with pytest.raises(ConfigError, match="GRIDALARM_PUSH_HOSTS"):
+        PushServices.from_env({"GRIDALARM_PUSH_HOSTS": entry})

@@ -42,7 +42,9 @@ def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def browser_subscription(endpoint: str = "https://push.example.net/wpush/v2/abc") -> dict[str, Any]:
+def browser_subscription(
+    endpoint: str = "https://fcm.googleapis.com/fcm/send/abc",
+) -> dict[str, Any]:
     """What ``PushSubscription.toJSON()`` gives: a P-256 point and a 16-byte secret."""
     point = generate_vapid_keys().public_key
     return {"endpoint": endpoint, "expirationTime": None,
@@ -161,12 +163,49 @@ GOOD = browser_subscription()
             {**GOOD, "keys": {**GOOD["keys"], "auth": "!!!!" + GOOD["keys"]["auth"]}}
         ).encode(),
         json.dumps({**GOOD, "expirationTime": "soon"}).encode(),
+        *(
+            json.dumps({**GOOD, "endpoint": where}).encode()
+            for where in (
+                "https://127.0.0.1/push",
+                "https://[::1]:8443/push",
+                "https://10.0.0.7/push",
+                "https://172.16.5.4/push",
+                "https://192.168.1.1/push",
+                "https://[fd00::1]/push",
+                "https://169.254.169.254/latest/meta-data/",
+                "https://[fe80::1]/push",
+                "https://0.0.0.0/push",
+                "https://localhost/push",
+                "https://push.example.net/x",
+                "https://fcm.googleapis.com.evil.example/x",
+                "https://8.8.8.8/push",
+            )
+        ),
     ],
 )
 async def test_garbage_is_400_and_stores_nothing(world: World, body: bytes) -> None:
     r = await world.client.post(f"/m/{world.token()}/push", content=body, headers=JSON)
     assert r.status_code == 400, r.text
     assert world.stored() is None
+
+
+async def test_a_closed_network_push_service_is_stored_once_configured(tmp_path: Path) -> None:
+    own = "https://push.intra.example/wpush/1"
+    settings = WebSettings.from_env(
+        {
+            "GRIDALARM_VAPID_PUBLIC_KEY": KEYS.public_key,
+            "GRIDALARM_PUSH_HOSTS": "push.intra.example",
+        }
+    )
+    async with notified_alarm(tmp_path, "pwa-own") as (desk, db, _url, alarm_id):
+        w = World(db, alarm_id, app_for(desk, db, settings))
+        async with w.client:
+            r = await w.client.post(f"/m/{w.token()}/push", json=browser_subscription(own))
+            assert r.status_code == 204, r.text
+            assert json.loads(w.stored() or "{}")["endpoint"] == own
+            mozilla = "https://updates.push.services.mozilla.com/wpush/v2/x"
+            r = await w.client.post(f"/m/{w.token()}/push", json=browser_subscription(mozilla))
+            assert r.status_code == 204, r.text
 
 
 @pytest.mark.parametrize(
