@@ -39,6 +39,18 @@ class Notify(enum.StrEnum):
     BOARD = "board"
     """Only shown on the alarm board; nobody is messaged and nothing escalates."""
 
+    @property
+    def urgency(self) -> int:
+        """board 0 < summary 1 < page 2: a confirmation may make an alarm more urgent."""
+        return _URGENCY[self.value]
+
+    def less_urgent(self) -> tuple[Notify, ...]:
+        """The values below this one (what a confirmation with this notify lifts)."""
+        return tuple(n for n in Notify if n.urgency < self.urgency)
+
+
+_URGENCY = {"board": 0, "summary": 1, "page": 2}
+
 
 def choices(enum_type: type[enum.StrEnum]) -> str:
     """``fire, flood, …``: the values a YAML field accepts, for error messages."""

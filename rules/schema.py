@@ -18,6 +18,12 @@ RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")]
 Reason = Annotated[
     str, Field(min_length=3, description="why this number: standard, datasheet or practice")
 ]
+# Titles are the head of the alarm SMS, which must always fit with the link and reply hint
+# (zh-CN in two segments, en in one): rules check refuses longer ones.
+TITLE_EN_MAX = 40
+TITLE_ZH_MAX = 20
+TitleEn = Annotated[str, Field(min_length=1, max_length=TITLE_EN_MAX)]
+TitleZh = Annotated[str, Field(min_length=1, max_length=TITLE_ZH_MAX)]
 CATEGORY = "what the alarm is about (rules.meaning.Category); never guessed from the id"
 NOTIFY = "page: at once; summary: in the worker's next grouped summary; board: nobody messaged"
 
@@ -35,14 +41,14 @@ class LevelSpec(_Spec):
         None, description="the level ends past this value (< when above); default raise_at"
     )
     reason: Reason
-    title_en: str | None = Field(None, description="title of this level; default the rule's")
-    title_zh: str | None = Field(None, description="中文标题; default the rule's")
+    title_en: TitleEn | None = Field(None, description="title of this level; default the rule's")
+    title_zh: TitleZh | None = Field(None, description="中文标题; default the rule's")
 
 
 class _RuleSpec(_Spec):
     id: RuleId = Field(description="unique across the rule set; keys alarms with the device")
-    title_en: str = Field(min_length=1, description="English title shown to people")
-    title_zh: str = Field(min_length=1, description="中文标题")
+    title_en: TitleEn = Field(description="English title: the words people read")
+    title_zh: TitleZh = Field(description="中文标题: 告警短信里的用词")
     category: Category = Field(description=CATEGORY)
     notify: Notify = Field(description=NOTIFY)
     types: list[str] | None = Field(
@@ -175,8 +181,8 @@ class CorrelationSpec(_Spec):
     group_by: Literal["building"] = Field("building", description="DeviceInfo field to group by")
     window_s: float = Field(120.0, gt=0, description="raises within this span correlate")
     min_devices: int = Field(2, ge=2, description="distinct devices needed")
-    title_en: str = Field(min_length=1, description="title of the confirmation")
-    title_zh: str = Field(min_length=1, description="确认标题")
+    title_en: TitleEn = Field(description="title of the confirmation")
+    title_zh: TitleZh = Field(description="确认标题")
     category: Category = Field(description=CATEGORY)
     notify: Notify = Field(description=NOTIFY + " (once confirmed)")
     reason: Reason

@@ -25,25 +25,6 @@ DEVICE_KINDS = {
 SEGMENTS = {Locale.ZH_CN: 2, Locale.EN: 1}
 
 
-def alarm_kind(rule_id: str) -> str:
-    """The template's alarm kind for a rule id (fire, flood, ebike_in_lift, ...)."""
-    for prefix, kind in (
-        ("smoke-test", "test"),
-        ("smoke-fire", "fire"),
-        ("smoke-confirmed", "fire"),
-        ("flood", "flood"),
-        ("ebike", "ebike_in_lift"),
-        ("manhole", "manhole_open"),
-    ):
-        if rule_id.startswith(prefix):
-            return kind
-    return (
-        "device_fault"
-        if ("fault" in rule_id or "silent" in rule_id or "respond" in rule_id)
-        else ""
-    )
-
-
 class NotifyRenderer:
     """Renders alerts and summaries, each with a link signed for that worker and alarm."""
 
@@ -79,7 +60,9 @@ class NotifyRenderer:
             else ""
         )
         return AlarmFacts(
-            kind=alarm_kind(alarm.rule_id),
+            # the rule's own words, stored with the alarm at raise; never read from its id
+            title=alarm.title_zh if locale is Locale.ZH_CN else alarm.title_en,
+            category=alarm.category,
             device_id=alarm.device or alarm.gateway,
             device_kind=DEVICE_KINDS.get(device.type, "") if device is not None else "",
             community=name,
@@ -96,4 +79,5 @@ class NotifyRenderer:
     def summary(self, worker_id: str, alarms: Sequence[AlarmView], locale: str) -> Rendered:
         loc = Locale(locale) if locale in ("zh-CN", "en") else Locale.ZH_CN
         url = self.link_for(worker_id, alarms[0].alarm_id) if alarms else self._base
-        return Rendered(render_summary([self.facts(a, loc) for a in alarms], loc, url), url)
+        facts = [self.facts(a, loc) for a in alarms]
+        return Rendered(render_summary(facts, loc, url, segments=SEGMENTS[loc]), url)

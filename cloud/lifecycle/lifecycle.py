@@ -23,8 +23,10 @@ from cloud.lifecycle.outbox import cancel_for
 from cloud.lifecycle.rule_alarms import AlarmChange, alarm_events, alarms
 from cloud.lifecycle.steps import StepContext, Timer, climb, rearm, run_step
 from cloud.lifecycle.tables import lifecycle_alarms
+from rules.meaning import Notify
 
 logger = logging.getLogger(__name__)
+ACTOR = "lifecycle"
 L = lifecycle_alarms
 OPEN = [s.value for s in OPEN_STATES]
 
@@ -63,6 +65,8 @@ class Lifecycle:
                     self._severity(conn, c.key, c.severity)
                 elif c.kind == "clear":
                     self._cleared(conn, c.key, c.clears, now)
+                elif c.kind == "confirm":
+                    timers.extend(self._confirmed(conn, c, now))
         return timers
 
     def adopt_orphans(self) -> list[Timer]:
@@ -100,24 +104,51 @@ class Lifecycle:
         cfg = self.config
         sla = cfg.sla[a.severity]
         policy = cfg.policy_by_severity[a.severity]
-        steps = cfg.policies[policy].steps
-        first = now + steps[0].wait_s if steps else None
         conn.execute(
             sa.insert(L).values(
                 alarm_id=a.id, key=a.key, rule_id=a.rule_id, device=a.device, gateway=a.gateway,
-                severity=a.severity, title_en=a.title_en, title_zh=a.title_zh, clears=a.clears,
+                severity=a.severity, title_en=a.title_en, title_zh=a.title_zh,
+                category=a.category, notify=a.notify, clears=a.clears,
                 policy=policy, state=State.RAISED, raised_at=now, ack_due_at=now + sla.ack_s,
                 resolve_due_at=now + sla.resolve_s, overdue=False, overdue_ack=False,
-                overdue_resolve=False, next_seq=0, next_index=0 if steps else None,
-                next_due_at=first,
+                overdue_resolve=False, next_seq=0, next_index=None, next_due_at=None,
             )
         )  # fmt: skip
-        if first is None:
+        if a.notify == Notify.BOARD:  # shown on the board only: no message, no escalation
+            ev = Event(a.id, a.key, a.severity, "board_only", ACTOR, now, {"notify": a.notify})
+            append(conn, [ev])
             return []
+        return self._start_chain(conn, a.id, policy, now)
+
+    def _start_chain(self, conn: Connection, alarm_id: int, policy: str, now: float) -> list[Timer]:
+        """Point the alarm at its policy's first step; run it now if it is due at once."""
+        steps = self.config.policies[policy].steps
+        if not steps:
+            return []
+        first = now + steps[0].wait_s
+        conn.execute(
+            sa.update(L).where(L.c.alarm_id == alarm_id).values(next_index=0, next_due_at=first)
+        )
         if first <= now:  # the first notification goes out in the raise's own transaction
-            nxt = run_step(conn, self.ctx, a.id, 0, now)
+            nxt = run_step(conn, self.ctx, alarm_id, 0, now)
             return [nxt] if nxt else []
-        return [Timer("step", a.id, 0, first)]
+        return [Timer("step", alarm_id, 0, first)]
+
+    def _confirmed(self, conn: Connection, c: AlarmChange, now: float) -> list[Timer]:
+        """A correlation confirmed the alarm: its notify holds if more urgent (a confirmed
+        fire is paged even if its rule alone would only be summarised or boarded)."""
+        row = self._open_by_key(conn, c.key)
+        if row is None or Notify(c.notify).urgency <= Notify(row.notify).urgency:
+            return []
+        conn.execute(sa.update(L).where(L.c.alarm_id == row.alarm_id).values(notify=c.notify))
+        detail = {"from": row.notify, "to": c.notify, **c.detail}
+        append(
+            conn, [Event(row.alarm_id, c.key, row.severity, "notify_raised", ACTOR, now, detail)]
+        )
+        unstarted = row.next_index is None and row.next_seq == 0
+        if row.notify == Notify.BOARD and unstarted and State(row.state) is State.RAISED:
+            return self._start_chain(conn, row.alarm_id, row.policy, now)
+        return []
 
     def _severity(self, conn: Connection, key: str, severity: str) -> None:
         row = self._open_by_key(conn, key)

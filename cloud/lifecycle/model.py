@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from rules.meaning import Category, Notify
+
 
 class State(enum.StrEnum):
     """Where an alarm stands; ``escalated`` may repeat between notified and acknowledged."""
@@ -62,6 +64,8 @@ class AlarmView:
     severity: str
     title_en: str
     title_zh: str
+    category: Category | None  # None: raised before rules declared one
+    notify: Notify
     clears: str
     state: State
     raised_at: float

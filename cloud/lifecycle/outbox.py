@@ -22,6 +22,7 @@ from cloud.lifecycle.model import OutboundMessage, OutboxState, Rendered, Target
 from cloud.lifecycle.protocols import Renderer
 from cloud.lifecycle.tables import lifecycle_alarms, outbox, outbox_windows
 from cloud.lifecycle.views import views
+from rules.meaning import Notify
 
 S = OutboxState
 ACTOR = "outbox"
@@ -47,14 +48,25 @@ def enqueue(
     channels: Sequence[str],
     now: float,
     window_s: float,
+    for_summary: bool = False,
 ) -> OutboxState:
-    """Queue one alert: at once if the worker's window is over, else held for the summary."""
+    """Queue one alert: at once if the worker's window is over, else held for the summary.
+
+    A held row is due (``next_attempt_at``) when its summary should go: at the end of the
+    worker's window. An alert *for_summary* is always held: for the open window's summary,
+    or, with no window open, for one ``window_s`` from now (it gathers what comes meanwhile);
+    it opens no window, so it never holds back a paged alert.
+    """
     ends = conn.execute(
         sa.select(outbox_windows.c.window_ends_at).where(
             outbox_windows.c.worker_id == target.worker_id
         )
     ).scalar()
-    state = S.PENDING if ends is None or now >= ends else S.HELD
+    open_window = ends is not None and now < ends
+    if for_summary:
+        state, due = S.HELD, ends if open_window else now + window_s
+    else:
+        state, due = (S.HELD, ends) if open_window else (S.PENDING, now)
     conn.execute(
         sa.insert(outbox).values(
             {
@@ -70,6 +82,7 @@ def enqueue(
                 "alarm_id": alarm_id,
                 "kind": "alert",
                 "alarm_ids": json.dumps([alarm_id]),
+                "next_attempt_at": due,
             }
         )
     )
@@ -109,7 +122,7 @@ def _row(
 def _open_window(conn: Connection, worker: str, ends: float, new: bool, bump: int = 0) -> None:
     w = outbox_windows
     if new:
-        conn.execute(sa.insert(w).values(worker_id=worker, window_ends_at=ends, summaries=0))
+        conn.execute(sa.insert(w).values(worker_id=worker, window_ends_at=ends, summaries=bump))
     else:
         conn.execute(
             sa.update(w)
@@ -119,17 +132,16 @@ def _open_window(conn: Connection, worker: str, ends: float, new: bool, bump: in
 
 
 def make_summaries(conn: Connection, renderer: Renderer, now: float, window_s: float) -> int:
-    """Fold each worker's held alerts into one summary once the worker's window is over."""
+    """Fold each worker's held alerts into one summary once one of them is due."""
     due = conn.execute(
-        sa.select(outbox_windows.c.worker_id, outbox_windows.c.summaries)
-        .where(outbox_windows.c.window_ends_at <= now)
-        .where(
-            sa.exists().where(
-                outbox.c.worker_id == outbox_windows.c.worker_id, outbox.c.state == S.HELD
-            )
-        )
-    ).all()
-    for worker, count in due:
+        sa.select(outbox.c.worker_id)
+        .where(outbox.c.state == S.HELD, outbox.c.next_attempt_at <= now)
+        .distinct()
+    ).scalars().all()  # fmt: skip
+    for worker in due:
+        count = conn.execute(
+            sa.select(outbox_windows.c.summaries).where(outbox_windows.c.worker_id == worker)
+        ).scalar()
         held = conn.execute(
             sa.select(outbox.c.id, outbox.c.alarm_id, outbox.c.locale, outbox.c.channels)
             .where(outbox.c.worker_id == worker, outbox.c.state == S.HELD)
@@ -139,7 +151,7 @@ def make_summaries(conn: Connection, renderer: Renderer, now: float, window_s: f
         by_id = views(conn, ids)
         alarms = [by_id[i] for i in ids if i in by_id]
         rendered = renderer.summary(worker, alarms, held[0].locale)
-        sid = f"sum-{worker}-{count + 1}"
+        sid = f"sum-{worker}-{(count or 0) + 1}"
         channels = json.loads(held[0].channels)
         row = _row(mid=sid, worker=worker, locale=held[0].locale, rendered=rendered,
                    channels=channels, state=S.PENDING, now=now)  # fmt: skip
@@ -153,8 +165,21 @@ def make_summaries(conn: Connection, renderer: Renderer, now: float, window_s: f
             .where(outbox.c.id.in_([h.id for h in held]))
             .values(state=S.GROUPED, summary_id=sid)
         )
-        _open_window(conn, worker, now + window_s, False, bump=1)
+        # a summary that carries a paged alert is that window's message: the next window opens;
+        # one of summarised alarms only leaves the window as it was (pages still go at once)
+        paged = any(a.notify is Notify.PAGE for a in alarms)
+        if count is None:
+            _open_window(conn, worker, now + window_s if paged else now, True, bump=1)
+        elif paged:
+            _open_window(conn, worker, now + window_s, False, bump=1)
+        else:
+            _count_summary(conn, worker)
     return len(due)
+
+
+def _count_summary(conn: Connection, worker: str) -> None:
+    w = outbox_windows
+    conn.execute(sa.update(w).where(w.c.worker_id == worker).values(summaries=w.c.summaries + 1))
 
 
 def cancel_for(conn: Connection, alarm_id: int, why: str) -> None:
@@ -264,16 +289,12 @@ def _audit(
 
 
 def next_wake(conn: Connection) -> float | None:
-    """When the outbox next has work: a due retry or a worker's window ending with held rows."""
+    """When the outbox next has work: a due retry or a held alert's summary falling due."""
     retry = conn.execute(
         sa.select(sa.func.min(outbox.c.next_attempt_at)).where(outbox.c.state == S.PENDING)
     ).scalar()
-    window = conn.execute(
-        sa.select(sa.func.min(outbox_windows.c.window_ends_at)).where(
-            sa.exists().where(
-                outbox.c.worker_id == outbox_windows.c.worker_id, outbox.c.state == S.HELD
-            )
-        )
+    summary = conn.execute(
+        sa.select(sa.func.min(outbox.c.next_attempt_at)).where(outbox.c.state == S.HELD)
     ).scalar()
-    times = [t for t in (retry, window) if t is not None]
+    times = [t for t in (retry, summary) if t is not None]
     return min(times) if times else None

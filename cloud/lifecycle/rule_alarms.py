@@ -13,6 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from cloud.lifecycle.columns import add_on_open
+from rules.meaning import Notify
+
 metadata = sa.MetaData()
 
 alarms = sa.Table(
@@ -27,6 +30,11 @@ alarms = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),  # open | cleared (people: lifecycle_alarms)
     sa.Column("title_en", sa.String(200), nullable=False),
     sa.Column("title_zh", sa.String(200), nullable=False),
+    # what the rule said it means, kept from the raise: a later rule set does not re-read
+    # old alarms. NULL category: raised before rules declared one (never guessed from the id);
+    # such alarms were paged, hence the default of notify.
+    sa.Column("category", sa.String(16), nullable=True),
+    sa.Column("notify", sa.String(8), nullable=False, server_default="page"),
     sa.Column("clears", sa.String(8), nullable=False),
     sa.Column("confirmed", sa.Boolean, nullable=False, default=False),
     sa.Column("raised_ts", sa.Float, nullable=False),
@@ -57,6 +65,9 @@ alarm_events = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, default="{}"),
 )
 
+add_on_open(alarms, "category", "notify")
+
+
 @dataclass(frozen=True, slots=True)
 class AlarmChange:
     """One rule transition to store (mirrors rules.Transition without importing its enum)."""
@@ -70,6 +81,8 @@ class AlarmChange:
     ts: float
     title_en: str
     title_zh: str
+    category: str  # rules.Category: what the alarm is about
+    notify: str  # rules.Notify: page, summary or board
     value: float | None
     clears: str
     detail: dict[str, Any]
@@ -91,6 +104,8 @@ def apply_change(conn: Connection, c: AlarmChange, now: float) -> None:
                 state="open",
                 title_en=c.title_en,
                 title_zh=c.title_zh,
+                category=c.category,
+                notify=c.notify,
                 clears=c.clears,
                 confirmed=False,
                 raised_ts=c.ts,
@@ -104,8 +119,12 @@ def apply_change(conn: Connection, c: AlarmChange, now: float) -> None:
             .values(severity=c.severity, updated_ts=c.ts)
         )
     elif alarm_id is not None and c.kind == "confirm":
+        lifted = [n.value for n in Notify(c.notify).less_urgent()]  # the correlation's notify
+        notify = sa.case((alarms.c.notify.in_(lifted), c.notify), else_=alarms.c.notify)
         conn.execute(
-            sa.update(alarms).where(alarms.c.id == alarm_id).values(confirmed=True, updated_ts=c.ts)
+            sa.update(alarms)
+            .where(alarms.c.id == alarm_id)
+            .values(confirmed=True, notify=notify, updated_ts=c.ts)
         )
     elif alarm_id is not None and c.kind == "clear":
         conn.execute(

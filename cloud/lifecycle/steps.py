@@ -23,6 +23,7 @@ from cloud.lifecycle.outbox import enqueue
 from cloud.lifecycle.protocols import Dispatcher, Renderer
 from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms
 from cloud.lifecycle.views import to_view
+from rules.meaning import Notify
 
 ACTOR = "escalation"
 
@@ -78,18 +79,22 @@ def run_step(
         )
     )  # fmt: skip
     cfg = ctx.config
+    summary = alarm.notify is Notify.SUMMARY  # no alert of its own: the next grouped summary
     for t in targets:
         channels = t.channels or cfg.outbox.channels
         rendered = ctx.renderer.alert(alarm, t)
         mid = f"a{alarm_id}-s{seq}-{t.worker_id}"
         enqueue(conn, message_id=mid, alarm_id=alarm_id, target=t, rendered=rendered,
-                channels=channels, now=now, window_s=cfg.grouping.window_s)  # fmt: skip
+                channels=channels, now=now, window_s=cfg.grouping.window_s,
+                for_summary=summary)  # fmt: skip
     state = State(row.state)
     if targets:
         state = State.NOTIFIED if state is State.RAISED else State.ESCALATED
     kind = "no_targets" if not targets else state.value
     detail = {"step": index, "seq": seq, "target": step.target.value,
               "workers": [t.worker_id for t in targets], "from": row.state}  # fmt: skip
+    if summary:
+        detail["notify"] = alarm.notify.value
     append(conn, [Event(alarm_id, row.key, row.severity, kind, ACTOR, now, detail)])
     nxt = index + 1 if index + 1 < len(steps) else None
     due = now + steps[nxt].wait_s if nxt is not None else None
@@ -109,6 +114,8 @@ def rearm(
         sa.select(lifecycle_alarms).where(lifecycle_alarms.c.alarm_id == alarm_id)
     ).first()
     if row is None or row.state != State.ACKNOWLEDGED or row.next_seq != token:
+        return None
+    if row.notify == Notify.BOARD:  # nobody was sent: a late arrival does not call others
         return None
     detail = {"acknowledged_by": row.acknowledged_by, "from": row.state}
     return climb(

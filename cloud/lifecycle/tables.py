@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cloud.lifecycle import rule_alarms
+from cloud.lifecycle.columns import add_on_open
 
 metadata = sa.MetaData()
 
@@ -26,6 +27,8 @@ lifecycle_alarms = sa.Table(
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("title_en", sa.String(200), nullable=False),
     sa.Column("title_zh", sa.String(200), nullable=False),
+    sa.Column("category", sa.String(16), nullable=True),  # as in alarms: kept from the raise
+    sa.Column("notify", sa.String(8), nullable=False, server_default="page"),  # page|summary|board
     sa.Column("clears", sa.String(8), nullable=False),
     sa.Column("policy", sa.String(64), nullable=False),  # fixed at raise: step indices stay valid
     sa.Column("state", sa.String(16), nullable=False, index=True),
@@ -48,6 +51,7 @@ lifecycle_alarms = sa.Table(
     sa.Column("next_due_at", sa.Float, nullable=True),
     sa.Index("lifecycle_by_device_outcome", "device", "outcome"),
 )
+add_on_open(lifecycle_alarms, "category", "notify")
 
 escalation_steps = sa.Table(
     "escalation_steps",

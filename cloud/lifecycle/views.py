@@ -11,14 +11,16 @@ from sqlalchemy.engine import Connection
 
 from cloud.lifecycle.model import OPEN_STATES, AlarmView, State
 from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms
+from rules.meaning import Category, Notify
 
 CHUNK = 500  # ids per IN (...) list: SQLite's bound-parameter limit is far above
 
 
 def to_view(r: Any) -> AlarmView:
+    category = Category(r.category) if r.category is not None else None
     return AlarmView(
         r.alarm_id, r.key, r.rule_id, r.device, r.gateway, r.severity, r.title_en, r.title_zh,
-        r.clears, State(r.state), r.raised_at,
+        category, Notify(r.notify), r.clears, State(r.state), r.raised_at,
     )  # fmt: skip
 
 

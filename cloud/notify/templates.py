@@ -8,15 +8,16 @@ from datetime import datetime
 
 from cloud.notify.errors import TemplateError
 from cloud.notify.message import Locale, Message
-from cloud.notify.smstext import fits_one_sms, fits_sms
+from cloud.notify.smstext import fits_sms
+from rules.meaning import Category
 
 
 @dataclass(frozen=True)
 class AlarmFacts:
-    """What a worker needs to read in the SMS; names already in the recipient's language."""
+    """What a worker needs to read in the SMS; words already in the recipient's language."""
 
-    kind: str
-    """Alarm kind key: fire, flood, ebike_in_lift, manhole_open, device_fault, test."""
+    title: str
+    """What happened, in the rule's own words (its ``title_zh`` or ``title_en``)."""
     device_id: str
     device_kind: str
     """Device kind key: smoke, ebike_blocker, manhole, water_level."""
@@ -24,6 +25,8 @@ class AlarmFacts:
     place: str
     raised_at: datetime
     """Local wall-clock time of the district; only HH:MM is shown."""
+    category: Category | None = None
+    """What the alarm is about (None: raised before rules declared it); orders summaries."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Wording:
 
     brand: str
     reply_hint: str
-    kinds: Mapping[str, str]
+    untitled: str
     devices: Mapping[str, str]
     summary_head: str
     item_sep: str
@@ -44,15 +47,7 @@ WORDING: Mapping[Locale, Wording] = {
     Locale.ZH_CN: Wording(
         brand="【街道大脑】",
         reply_hint="回复1接单 2误报",
-        kinds={
-            "fire": "疑似火警",
-            "flood": "积水预警",
-            "ebike_in_lift": "电动车进梯",
-            "manhole_open": "井盖异常",
-            "device_fault": "设备故障",
-            "test": "测试",
-            "": "警情",
-        },
+        untitled="警情",
         devices={
             "smoke": "烟感",
             "ebike_blocker": "阻车器",
@@ -67,15 +62,7 @@ WORDING: Mapping[Locale, Wording] = {
     Locale.EN: Wording(
         brand="[Street Brain] ",
         reply_hint="Reply 1=take 2=false",
-        kinds={
-            "fire": "Suspected fire",
-            "flood": "Flooding",
-            "ebike_in_lift": "E-bike in lift",
-            "manhole_open": "Manhole open",
-            "device_fault": "Device fault",
-            "test": "Test",
-            "": "Alarm",
-        },
+        untitled="Alarm",
         devices={
             "smoke": "smoke",
             "ebike_blocker": "lift blocker",
@@ -104,7 +91,7 @@ def render_alarm(facts: AlarmFacts, locale: Locale, link: str, segments: int = 1
     """Alarm text of at most *segments* SMS (default one); optional fields shrink in a fixed
     order, never the link or the reply hint."""
     w = WORDING[locale]
-    head = w.brand + _label(w.kinds, facts.kind)
+    head = w.brand + _title(w, facts)
     tail = f"{w.reply_hint} {link}"
     fields = {
         "community": _clean(facts.community),
@@ -120,19 +107,23 @@ def render_alarm(facts: AlarmFacts, locale: Locale, link: str, segments: int = 1
     return _shrink(fields, compose, w.min_name_chars, lambda t: fits_sms(t, segments))
 
 
-def render_summary(items: Sequence[AlarmFacts], locale: Locale, link: str) -> str:
-    """One-SMS digest of *items* ("3 more alarms in your grids: ... <link>")."""
+def render_summary(
+    items: Sequence[AlarmFacts], locale: Locale, link: str, segments: int = 1
+) -> str:
+    """Digest of *items* in at most *segments* SMS (default one): "3 more alarms in your
+    grids: ... <link>", the most urgent categories named first."""
     w = WORDING[locale]
     head = w.brand + w.summary_head.format(n=len(items))
-    entries = [f"{_label(w.kinds, f.kind)} {_clean(f.place)}".strip() for f in items]
+    ordered = sorted(items, key=_first_named)  # what fits one SMS is what matters most
+    entries = [f"{_title(w, f)} {_clean(f.place)}".strip() for f in ordered]
     core = f"{head} {link}"
-    if not fits_one_sms(core):
-        raise TemplateError(f"summary does not fit one SMS even without items: {core!r}")
+    if not fits_sms(core, segments):
+        raise TemplateError(f"summary does not fit {segments} SMS even without items: {core!r}")
     text = core
     for shown in range(1, len(entries) + 1):
         more = w.more if shown < len(entries) else ""
         candidate = f"{head} {w.item_sep.join(entries[:shown])}{more} {link}"
-        if not fits_one_sms(candidate):
+        if not fits_sms(candidate, segments):
             break
         text = candidate
     return text
@@ -159,9 +150,33 @@ def _shrink(
     return text
 
 
+# Summary order: people in danger first, then what only needs someone to come by.
+_SUMMARY_ORDER = (
+    Category.FIRE,
+    Category.FLOOD,
+    Category.MANHOLE,
+    Category.EBIKE,
+    Category.GATEWAY,
+    Category.DEVICE_FAULT,
+    Category.TEST,
+)
+
+
+_SUMMARY_RANK: Mapping[Category | None, int] = {c: n for n, c in enumerate(_SUMMARY_ORDER)}
+
+
+def _first_named(facts: AlarmFacts) -> int:
+    return _SUMMARY_RANK.get(facts.category, len(_SUMMARY_RANK))
+
+
+def _title(w: Wording, facts: AlarmFacts) -> str:
+    # A blank title reads as the generic word ("警情" / "Alarm"), never as a code in the SMS.
+    return _clean(facts.title) or w.untitled
+
+
 def _label(table: Mapping[str, str], key: str) -> str:
-    # An unknown key reads as the generic word ("警情" / "Alarm"), never as a code in the SMS.
-    return table.get(key, table.get("", ""))
+    # An unknown key reads as nothing, never as a code in the SMS.
+    return table.get(key, "")
 
 
 def _clean(value: str) -> str:

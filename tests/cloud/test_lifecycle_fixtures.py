@@ -125,12 +125,14 @@ def change(
     severity: str = "critical",
     clears: str = "manual",
     device: str | None = None,
+    notify: str = "page",
+    category: str = "fire",
 ) -> AlarmChange:
     device = device or key.split("/", maxsplit=1)[0]
     return AlarmChange(
         kind=kind, key=key, rule_id=key.rsplit("/", maxsplit=1)[-1], device=device, gateway="gw-1",
         severity=severity, ts=time.time(), title_en="Suspected fire", title_zh="疑似火警",
-        value=None, clears=clears, detail={},
+        category=category, notify=notify, value=None, clears=clears, detail={},
     )  # fmt: skip
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cloud.dispatch.texts import SEGMENTS
 from cloud.notify import (
     AlarmFacts,
     LinkSigner,
@@ -18,13 +20,18 @@ from cloud.notify import (
     sms_encoding,
     sms_units,
 )
+from cloud.notify.smstext import fits_sms
+from cloud.notify.templates import WORDING
+from rules import Category
 
 RAISED = datetime(2025, 3, 14, 6, 0)
 TOKEN = LinkSigner("0123456789abcdef-link-secret").make(
     "17", "48213", datetime(2025, 3, 14, 18, 0, tzinfo=UTC)
 )
-ZH = AlarmFacts("fire", "smk-0042", "smoke", "叶厝社区", "包饼店", RAISED)
-EN = AlarmFacts("fire", "smk-0042", "smoke", "Yecuo Cmty", "Bakery", RAISED)
+ZH = AlarmFacts("疑似火警", "smk-0042", "smoke", "叶厝社区", "包饼店", RAISED, Category.FIRE)
+EN = AlarmFacts(
+    "Suspected fire", "smk-0042", "smoke", "Yecuo Cmty", "Bakery", RAISED, Category.FIRE
+)
 HINT = {Locale.ZH_CN: "回复1接单 2误报", Locale.EN: "Reply 1=take 2=false"}
 
 
@@ -68,41 +75,53 @@ def test_zh_shrinks_in_order_device_label_then_time() -> None:
 
 LONG_NAMES = [
     AlarmFacts(
-        "fire",
+        "疑似火警",
         "smk-0042",
         "smoke",
         "叶厝社区第三网格东片区",
         "老王家祖传手工包子饼店（总店）",
         RAISED,
     ),
-    AlarmFacts("flood", "wl-05", "water_level", "叶厝社区", "环城南路下穿隧道", RAISED),
+    AlarmFacts("路面严重积水", "wl-05", "water_level", "叶厝社区", "环城南路下穿隧道", RAISED),
     AlarmFacts(
-        "ebike_in_lift", "eb-0901-02", "ebike_blocker", "滨江社区", "滨江花园9栋2号梯", RAISED
+        "电动车反复进入电梯", "eb-0901-02", "ebike_blocker", "滨江社区", "滨江花园9栋2号梯", RAISED
     ),
-    AlarmFacts("unheard_of_kind", "x" * 40, "unheard_device", "c" * 30, "p" * 60, RAISED),
+    AlarmFacts("井盖传感器电量低", "x" * 40, "unheard_device", "c" * 30, "p" * 60, RAISED),
+]
+# the same alarms as an English-speaking worker gets them (titles are per locale, names not);
+# a Chinese text with a rule's title and a signed link takes two segments, an English one
+EN_TITLES = [
+    "Suspected fire",
+    "Road flooded",
+    "Repeated e-bike entries",
+    "Manhole sensor battery low",
 ]
 
 
 @pytest.mark.parametrize("locale", list(Locale))
-@pytest.mark.parametrize("facts", LONG_NAMES)
-def test_always_one_sms(facts: AlarmFacts, locale: Locale) -> None:
+@pytest.mark.parametrize("n", range(len(LONG_NAMES)))
+def test_always_within_the_locale_segments(n: int, locale: Locale) -> None:
+    facts = LONG_NAMES[n]
+    if locale is Locale.EN:
+        facts = dataclasses.replace(facts, title=EN_TITLES[n])
     url = link("https://jd.example.cn", TOKEN)
-    text = render_alarm(facts, locale, url)
-    assert fits_one_sms(text), (sms_units(text), text)
+    text = render_alarm(facts, locale, url, segments=SEGMENTS[locale])
+    assert fits_sms(text, SEGMENTS[locale]), (sms_units(text), text)
+    assert text.startswith(WORDING[locale].brand + facts.title)
     assert text.endswith(f"{HINT[locale]} {url}")
 
 
 def test_en_with_chinese_names_still_fits() -> None:
     # With the names the text is UCS-2 (70); dropping them brings it back to GSM-7 (160).
     url = link("https://g.cn", TOKEN)
-    text = render_alarm(ZH, Locale.EN, url)
+    text = render_alarm(dataclasses.replace(ZH, title="Suspected fire"), Locale.EN, url)
     assert fits_one_sms(text), (sms_units(text), text)
     assert text.endswith(f"Reply 1=take 2=false {url}")
     assert sms_encoding(text) == "gsm7"
 
 
-def test_unknown_kinds_read_as_generic_words() -> None:
-    facts = AlarmFacts("new_kind", "d-1", "new_device", "叶厝社区", "包饼店", RAISED)
+def test_a_blank_title_reads_as_the_generic_word_never_a_code() -> None:
+    facts = AlarmFacts(" ", "d-1", "new_device", "叶厝社区", "包饼店", RAISED)
     assert render_alarm(facts, Locale.ZH_CN, "https://g.cn/m/A").startswith(
         "【街道大脑】警情 叶厝社区"
     )
@@ -116,14 +135,19 @@ def test_link_too_long_for_one_sms_is_an_error_naming_the_cause() -> None:
 
 
 def test_whitespace_in_names_is_collapsed() -> None:
-    facts = AlarmFacts("fire", "smk-1", "smoke", "叶厝\n社区", "包  饼店", RAISED)
+    facts = AlarmFacts("疑似火警", "smk-1", "smoke", "叶厝\n社区", "包  饼店", RAISED)
     assert "叶厝 社区 包 饼店" in render_alarm(facts, Locale.ZH_CN, "https://g.cn/m/A")
 
 
 def test_summary_lists_what_fits_and_says_there_is_more() -> None:
     items = [
         AlarmFacts(
-            "fire", f"smk-{i:04}", "smoke", "叶厝社区", f"商铺{i}号", RAISED + timedelta(minutes=i)
+            "疑似火警",
+            f"smk-{i:04}",
+            "smoke",
+            "叶厝社区",
+            f"商铺{i}号",
+            RAISED + timedelta(minutes=i),
         )
         for i in range(12)
     ]
@@ -139,13 +163,31 @@ def test_summary_lists_what_fits_and_says_there_is_more() -> None:
 
 
 def test_summary_of_few_lists_all() -> None:
-    items = [ZH, AlarmFacts("flood", "wl-05", "water_level", "叶厝社区", "隧道", RAISED)]
+    flood = AlarmFacts(
+        "积水预警", "wl-05", "water_level", "叶厝社区", "隧道", RAISED, Category.FLOOD
+    )
+    items = [ZH, flood]
     text = render_summary([EN], Locale.EN, "https://g.cn/m/A")
     assert (
         text == "[Street Brain] 1 more alarms in your grids: Suspected fire Bakery https://g.cn/m/A"
     )
     zh = render_summary(items, Locale.ZH_CN, "https://g.cn/m/A")
     assert zh == "【街道大脑】您的网格另有2条警情: 疑似火警 包饼店；积水预警 隧道 https://g.cn/m/A"
+
+
+def test_a_summary_names_the_most_urgent_categories_first() -> None:
+    battery = AlarmFacts(
+        "探测器电量低", "smk-7", "smoke", "叶厝社区", "楼道", RAISED, Category.DEVICE_FAULT
+    )
+    older = AlarmFacts("警情", "x-1", "", "", "旧", RAISED)  # raised before categories: last
+    flood = AlarmFacts(
+        "积水预警", "wl-05", "water_level", "叶厝社区", "隧道", RAISED, Category.FLOOD
+    )
+    zh = render_summary([older, battery, flood, ZH], Locale.ZH_CN, "https://g.cn/m/A")
+    assert zh == (
+        "【街道大脑】您的网格另有4条警情: "
+        "疑似火警 包饼店；积水预警 隧道；探测器电量低 楼道；警情 旧 https://g.cn/m/A"
+    )
 
 
 @pytest.mark.parametrize(

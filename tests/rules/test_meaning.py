@@ -62,6 +62,10 @@ def errors(text: str) -> list[str]:
             "t.yaml:2: category: Input should be 'fire', 'flood'",
         ),
         (
+            FLOOD.replace("title_zh: F", "title_zh: " + "水" * 21),
+            "t.yaml:18: rules[1].title_zh: String should have at most 20 characters",
+        ),
+        (
             FLOOD.replace("category: device_fault", "category:"),
             "t.yaml:19: rules[1].category: Input should be 'fire', 'flood'",
         ),
