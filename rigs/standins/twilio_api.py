@@ -36,6 +36,7 @@ class TwilioStandin(StandinServer):
         self.messages: list[dict[str, Any]] = []
         self._by_token: dict[str, bytes] = {}
         self._faults: deque[_Fault] = deque()
+        self._standing: _Fault | None = None  # answers every request after the queued faults
         self._lock = threading.Lock()
 
     def fail_next(self, n: int, status: int = 500) -> None:
@@ -50,11 +51,23 @@ class TwilioStandin(StandinServer):
         """Accept the next *n* messages but answer only after *delay_s* (client timeouts)."""
         self._faults.extend(_Fault("delay", delay_s=delay_s) for _ in range(n))
 
+    def fail_all(self, status: int = 500) -> None:
+        """Answer every request with *status*, without looking at it, until ``heal()``."""
+        self._standing = _Fault("fail", status)
+
+    def delay_all(self, delay_s: float) -> None:
+        """Accept every message but answer only after *delay_s*, until ``heal()``."""
+        self._standing = _Fault("delay", delay_s=delay_s)
+
+    def heal(self) -> None:
+        """End ``fail_all`` / ``delay_all``; faults queued by the ``*_next`` calls stay."""
+        self._standing = None
+
     def handle(self, req: RecordedRequest) -> Reply:
         m = _MESSAGES.fullmatch(req.path)
         if req.method != "POST" or m is None:
             return _error(404, 20404, f"The requested resource {req.path} was not found")
-        fault = self._faults.popleft() if self._faults else None
+        fault = self._faults.popleft() if self._faults else self._standing
         if fault is not None and fault.kind == "fail":
             return _error(fault.status, 20500, "Internal Server Error (injected)")
         if not self._authorized(req) or m["sid"] != self.account_sid:
