@@ -65,7 +65,8 @@ CONFIG = {
 
 def change(i: int) -> AlarmChange:
     return AlarmChange("raise", f"smk-{i:05d}/smoke-fire", "smoke-fire", f"smk-{i:05d}", "gw-1",
-                       "critical", time.time(), "Suspected fire", "疑似火警", None, "manual", {})  # fmt: skip
+                       "critical", time.time(), "Suspected fire", "疑似火警", "fire", "page", None,
+                       "manual", {})  # fmt: skip
 
 
 def bare_inserts(url: str, n: int) -> float:

@@ -104,6 +104,17 @@ class DispatchConfig(_Model):
     link_ttl_s: float = Field(default=86400, gt=0, description="How long an alarm link works.")
 
 
+class HealthConfig(_Model):
+    """When /readyz says the worker is not doing its job (beside a part being in fault)."""
+
+    max_lag_s: float = Field(
+        default=30.0, gt=0, description="Oldest received message still waiting for the rules."
+    )
+    max_outbox_age_s: float = Field(
+        default=120.0, gt=0, description="Oldest notification due but still not sent."
+    )
+
+
 class CloudConfig(_Model):
     """A whole cloud worker."""
 
@@ -128,6 +139,9 @@ class CloudConfig(_Model):
     )
     metrics_listen: str | None = Field(
         default="127.0.0.1:9108", description="host:port of the Prometheus endpoint; null: none."
+    )
+    health: HealthConfig = Field(
+        default_factory=HealthConfig, description="Limits of /readyz (lag, outbox age)."
     )
     checkpoint_interval_s: float = Field(
         default=0.5, gt=0, le=5, description="Commit alarms + state and acknowledge this often."

@@ -76,10 +76,11 @@ class Health:
         elif old is not None and not old.starting:
             logger.warning("%s: ready again after %.1f s (%s)", part, now - old.since, old.reason)
 
-    def ready(self) -> tuple[bool, dict[str, str]]:
-        """(ready?, each part and probe → "ok" or why not)."""
+    def ready(self, *, probes: bool = True) -> tuple[bool, dict[str, str]]:
+        """(ready?, each part and probe → "ok" or why not); *probes*: False skips the probes
+        (they may block: call it so only from the event loop)."""
         out = {name: "ok" if s.ok else s.reason for name, s in self._parts.items()}
-        for name, probe in self._probes.items():
+        for name, probe in self._probes.items() if probes else ():
             try:
                 why = probe()
             except Exception as err:  # noqa: BLE001 - a failing probe says so; /readyz answers

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from cloud.lifecycle import LifecycleConfig, load_config
 from cloud.metrics import Metrics
 from cloud.ops import Server, ops_app, serve_health
 from cloud.registry import check_district, create_registry_tables, import_district
+from cloud.sdnotify import Notifier
 from cloud.settings import CloudSettings
 from cloud.sinks import InfluxSink, ReadingSink, SqliteSink
 from rules import DeviceInfo, Engine, RuleSet
@@ -247,12 +249,7 @@ async def _running(
             )  # fmt: skip
             ingest.on_changes = cloud.dispatch.desk.on_changes
             ingest.wait_room = cloud.dispatch.desk.room
-        servers: list[Server] = []
-        if "ops" in sockets:
-            servers.append(Server(ops_app(metrics, health), sockets["ops"]))
-        if cloud.dispatch is not None:
-            serve_health(cloud.dispatch.app, health)
-            servers.append(Server(cloud.dispatch.app, sockets["web"]))
+        servers = _servers(cloud, sockets)
         async with asyncio.TaskGroup() as tg:
             ingress.start()
             tasks = [
@@ -266,9 +263,13 @@ async def _running(
                 tasks.append(tg.create_task(cloud.dispatch.desk.run(), name="cloud.desk"))
             for n, server in enumerate(servers):
                 tg.create_task(server.serve(), name=f"cloud.http[{n}]")
+            notifier = Notifier()
+            if notifier.enabled:
+                tasks.append(tg.create_task(notifier.run(health), name="cloud.sdnotify"))
             try:
                 yield cloud
             finally:
+                notifier.send("STOPPING=1")
                 for server in servers:
                     server.stop()  # finishes the requests in flight, then returns
                 for task in tasks:
@@ -286,6 +287,35 @@ async def _running(
             ingest.processed,
             ingest.duplicates,
         )
+
+
+def _servers(cloud: Cloud, sockets: dict[str, socket.socket]) -> list[Server]:
+    """The HTTP servers (ops; the web app when dispatching) and the readiness probes."""
+    health, limits = cloud.health, cloud.config.health
+    _probe_lag(health, cloud.ingest.ingress, limits.max_lag_s)
+    servers: list[Server] = []
+    if "ops" in sockets:
+        servers.append(Server(ops_app(cloud.metrics, health), sockets["ops"]))
+    if cloud.dispatch is not None:
+        desk = cloud.dispatch.desk
+        health.probe("outbox_age", lambda: desk.outbox_problem(limits.max_outbox_age_s))
+        serve_health(cloud.dispatch.app, health)
+        servers.append(Server(cloud.dispatch.app, sockets["web"]))
+    return servers
+
+
+def _probe_lag(health: Health, ingress: Ingress, max_lag_s: float) -> None:
+    def lag() -> str | None:  # in the readiness thread: the queue may empty meanwhile
+        queue = ingress.queue
+        try:
+            waited = time.monotonic() - queue[0].arrived
+        except IndexError:
+            return None
+        if waited <= max_lag_s:
+            return None
+        return f"{len(queue)} messages waiting, the oldest for {waited:.0f} s"
+
+    health.probe("lag", lag)
 
 
 async def run_cloud(config: CloudConfig, settings: CloudSettings | None = None) -> None:

@@ -58,6 +58,7 @@ class Ingress:
         self._config = config
         self._health = health
         self._paused: tuple[mqtt.Client, Any] | None = None  # reading stopped: queue is full
+        self._stopping = False
         self._topics = topics
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
@@ -74,6 +75,7 @@ class Ingress:
             self._health.expect("ingest", "not connected to the broker yet")
 
     async def stop(self) -> None:
+        self._stopping = True  # our own disconnect is no fault
         client, self._client = self._client, None
         if client is not None:
             client.disconnect()
@@ -98,7 +100,7 @@ class Ingress:
                     await self._connect(client)
                     delay = 0.5
                 except (OSError, ValueError) as err:
-                    self._mark(False, f"cannot connect to {self._config.url}: {err}")
+                    self._mark(False, f"cannot connect to the broker {self._config.url}: {err}")
                     await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 10.0)
                     continue
@@ -235,7 +237,8 @@ class Ingress:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         self._in_loop(self.connected.clear)
-        self._in_loop(self._mark, False, f"disconnected from the broker ({rc})")
+        if not self._stopping:
+            self._in_loop(self._mark, False, f"disconnected from the broker ({rc})")
 
     def _mark(self, ok: bool, reason: str = "") -> None:
         if self._health is not None:

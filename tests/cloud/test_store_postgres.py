@@ -35,6 +35,8 @@ def change(kind: str, severity: str = "warning", ts: float = 1.0) -> AlarmChange
         ts=ts,
         title_en="Water level high",
         title_zh="水位偏高",
+        category="flood",
+        notify="page",
         value=160.0,
         clears="auto",
         detail={"measurement": "level_mm"},
