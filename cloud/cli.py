@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cloud.config import CloudConfig, load_cloud_config
-from cloud.database import connect, open_database
+from cloud.database import open_database
 from cloud.ingest.devices import upsert_devices
 from cloud.lifecycle.board import BoardRow, list_board
 from cloud.registry import create_registry_tables, import_district, write_demo_district
@@ -110,7 +110,8 @@ def alarms(
 ) -> None:
     """List alarms, newest first, with their lifecycle state, who holds them and since when."""
     url = _database_url(config, database)
-    rows = list_board(connect(url), open_only=open_only, limit=limit)
+    # open_database: a database an older release made gains the columns read here
+    rows = list_board(open_database(url), open_only=open_only, limit=limit)
     shown = sa.make_url(url).render_as_string(hide_password=True)
     if as_json:
         body = {"database": shown, "alarms": [r.as_json() for r in rows]}

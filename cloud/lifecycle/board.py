@@ -6,6 +6,8 @@ until then — or in a cloud without dispatch — only the rules' view exists: o
 ``BoardRow.as_json()`` is the stable shape of ``gridalarm cloud alarms --json`` (``alarms``)::
 
     id, key, rule_id, device, gateway, severity, title_zh, title_en, confirmed
+    category         what the rule says it is about (null: raised before rules declared it)
+    notify           how urgently people are told: page | summary | board
     raised_ts        event time the rules raised it (float, Unix seconds)
     tracked          false: the lifecycle has not adopted it (state is raised or cleared)
     state            raised | notified | escalated | acknowledged | on_site | resolved,
@@ -50,6 +52,8 @@ class BoardRow:
     title_zh: str
     title_en: str
     confirmed: bool
+    category: str | None
+    notify: str
     raised_ts: float
     tracked: bool
     state: str
@@ -152,7 +156,8 @@ def _rule_fields(r: Any) -> dict[str, Any]:
     return {
         "id": r.id, "key": r.key, "rule_id": r.rule_id, "device": r.device,
         "gateway": r.gateway, "severity": r.severity, "title_zh": r.title_zh,
-        "title_en": r.title_en, "confirmed": bool(r.confirmed), "raised_ts": r.raised_ts,
+        "title_en": r.title_en, "confirmed": bool(r.confirmed), "category": r.category,
+        "notify": r.notify, "raised_ts": r.raised_ts,
     }  # fmt: skip
 
 

@@ -79,6 +79,7 @@ def test_json_shows_state_holder_and_since_from_the_demo_database(demo_dir: Path
     )
     assert taken["since"] == taken["acknowledged_at"] == T0 + 42
     assert taken["tracked"] and taken["outcome"] is None and taken["resolved_by"] is None
+    assert (taken["category"], taken["notify"]) == ("fire", "page")
     closed = alarms["smk-2"]
     assert (closed["state"], closed["outcome"], closed["holder"]) == (
         "resolved",
