@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -52,10 +52,6 @@ class Metrics:
     def count_from(self, counts: Callable[[], Mapping[str, int]]) -> None:
         """Export the ingest's own counters (kept as plain ints: cheaper per message)."""
         self.registry.register(_Counts(counts))
-
-    def serve(self, listen: str) -> None:
-        host, port = listen.rsplit(":", 1)
-        start_http_server(int(port), addr=host, registry=self.registry)
 
 
 class _Counts(Collector):

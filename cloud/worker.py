@@ -293,6 +293,9 @@ def _servers(cloud: Cloud, sockets: dict[str, socket.socket]) -> list[Server]:
     """The HTTP servers (ops; the web app when dispatching) and the readiness probes."""
     health, limits = cloud.health, cloud.config.health
     _probe_lag(health, cloud.ingest.ingress, limits.max_lag_s)
+    sink = cloud.sink
+    if sink is not None:
+        health.probe("sink", lambda: None if sink.available else _sink_problem(sink))
     servers: list[Server] = []
     if "ops" in sockets:
         servers.append(Server(ops_app(cloud.metrics, health), sockets["ops"]))
@@ -302,6 +305,11 @@ def _servers(cloud: Cloud, sockets: dict[str, socket.socket]) -> list[Server]:
         serve_health(cloud.dispatch.app, health)
         servers.append(Server(cloud.dispatch.app, sockets["web"]))
     return servers
+
+
+def _sink_problem(sink: ReadingSink) -> str:
+    stats = sink.stats
+    return f"readings sink unavailable ({stats.last_error}); {stats.buffered} readings buffered"
 
 
 def _probe_lag(health: Health, ingress: Ingress, max_lag_s: float) -> None:
