@@ -2,7 +2,7 @@
 
 Run by hand:  python benchmarks/cloud_ingest.py [--messages 100000] [--values 5] [--rounds 3]
 
-Targets (issue 3): >= 20,000 readings/s sustained; the cloud's message rate >= 50% of what a
+Targets: >= 20,000 readings/s sustained; the cloud's message rate >= 50% of what a
 bare paho subscriber drains from the same broker in the same run; p99 arrival→decision <= 50 ms.
 
 Each round:

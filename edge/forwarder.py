@@ -1,7 +1,7 @@
 """Drains the outbox into the uplink: events first, then telemetry, each in sequence order.
 
 A bounded window of publishes awaits PUBACK at once (paho loses messages silently past
-65,535 in flight, FIELD-NOTES trap 1). A row leaves the outbox only when acknowledged; on
+65,535 in flight). A row leaves the outbox only when acknowledged; on
 a new connection the window is forgotten and unacknowledged rows are sent again (the cloud
 drops the duplicates by sequence number).
 """
