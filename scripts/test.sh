@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:/usr/sbin:$PATH"
-ruff check wire edge firmware_sim gridalarm tests benchmarks
+ruff check wire edge firmware_sim rules cloud replay gridalarm rigs tests benchmarks
 lint-imports
 mypy
 pytest "$@"
