@@ -69,11 +69,11 @@ class ProbeProtocol(enum.StrEnum):
 
 
 def _out() -> Console:
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)  # piped: lines are never wrapped or cut
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _echo_json(data: Any) -> None:

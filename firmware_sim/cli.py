@@ -31,8 +31,8 @@ EXIT_NO_SIMULATOR = 3
 EVENTS_HELP = "  ".join(f"{name}: {', '.join(t.events)}." for name, t in TYPES.items())
 
 app = typer.Typer(help="Simulated RS485 field devices (firmware_sim).", no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)  # piped: lines are never wrapped or cut
+errors = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()

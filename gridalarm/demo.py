@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+from cloud.cli import DEMO_DATABASE
 from cloud.config import CloudConfig, resolve
 from cloud.lifecycle.rule_alarms import AlarmChange
 from cloud.registry import write_demo_district
@@ -174,7 +175,7 @@ def demo_cloud_config(
                 "client_id": "gridalarm-demo-cloud",
                 "protocol": "5" if "5" in broker.protocols else "3.1.1",
             },
-            "database_url": "sqlite:///cloud.sqlite",
+            "database_url": f"sqlite:///{DEMO_DATABASE}",
             "sink": {"kind": "sqlite", "path": "readings.sqlite"},
             "metrics_listen": None,
             "dispatch": {
@@ -217,7 +218,7 @@ def run_demo(options: DemoOptions) -> int:
     except (asyncio.CancelledError, KeyboardInterrupt):
         console.print("demo stopped")
     except BrokerError as err:
-        console.print(f"[red]broker: {err}[/red]")
+        print(f"gridalarm demo: broker: {err}", file=sys.stderr)
         return 3
     except PortInUse as err:  # taken between the check and the start
         print(f"gridalarm demo: {err}", file=sys.stderr)
