@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+CHANNEL_FAULT_HOLD_S = 300.0  # a channel's last failure counts this long without a success
 IDLE_WAIT_S = 60.0  # longest sleep with nothing due (a kick wakes it sooner)
 SEND_TIMEOUT_S = 30.0  # a send that hangs longer counts as a retryable failure
 
@@ -44,6 +45,7 @@ class OutboxSender:
     ) -> None:
         self._db = db
         self._health = health
+        self._channel_failed_at: dict[str, float] = {}
         self._cfg = config
         self._sender = sender
         self._renderer = renderer
@@ -73,6 +75,7 @@ class OutboxSender:
                 # crash under the same idempotency key; never forgotten
                 await self._db_call(functools.partial(self._record, results), "recording results")
                 continue
+            self._forget_old_channel_faults()
             wake = await self._db_call(self._next_wake, "reading the next retry time")
             timeout = IDLE_WAIT_S if wake is None else max(0.0, wake - self._clock())
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
@@ -120,3 +123,32 @@ class OutboxSender:
                 self.failed_attempts += 1
                 logger.info("message %s on %s failed: %s", r.message.message_id,
                             r.message.channel, redact(r.error))  # fmt: skip
+        self._channel_health(results)
+
+    def _channel_health(self, results: list[outbox.Result]) -> None:
+        """A channel whose every send of this pass failed in a way that passes (provider down,
+        5xx, no answer) is in fault; one that delivered is fine again. A message refused for
+        itself (a bad number) says nothing of the channel. Retries and fallback go on."""
+        if self._health is None:
+            return
+        by_channel: dict[str, list[outbox.Result]] = {}
+        for r in results:
+            by_channel.setdefault(r.message.channel, []).append(r)
+        for channel, rs in by_channel.items():
+            down = [r for r in rs if r.error is not None and r.retryable]
+            part = f"channel.{channel}"
+            if any(r.error is None for r in rs):
+                self._health.mark(part, True)
+                self._channel_failed_at.pop(part, None)
+            elif down and len(down) == len(rs):
+                why = redact(down[-1].error or "")
+                self._health.mark(part, False, f"{len(down)} sends failed, retrying: {why}")
+                self._channel_failed_at[part] = time.monotonic()
+
+    def _forget_old_channel_faults(self) -> None:
+        """No failure for a while and nothing left to try on it: no evidence of a fault."""
+        now = time.monotonic()
+        for part, at in list(self._channel_failed_at.items()):
+            if now - at > CHANNEL_FAULT_HOLD_S and self._health is not None:
+                self._health.mark(part, True)
+                del self._channel_failed_at[part]

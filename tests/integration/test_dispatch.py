@@ -194,11 +194,15 @@ async def test_twilio_500_is_retried_and_delivered_once_then_falls_back(
                 "it was retried"
             )
 
-            twilio.fail_next(100, 500)  # a long outage: SMS gives up, the console channel takes it
+            twilio.fail_all(500)  # a long outage: SMS gives up, the console channel takes it
             sims.device("smk-0002").trigger("smoke")
             await until(lambda: events(cloud, "fallback"), 20, "the fallback in the audit log")
             fallback = json.loads(events(cloud, "fallback")[0]["detail"])
             assert fallback["next_channel"] == "console", fallback
+            # the provider's outage is visible, not only in the audit: the SMS channel is in fault
+            parts = cloud.health.ready()[1]
+            assert "sends failed, retrying" in parts["channel.sms"], parts
+            assert not cloud.health.ready()[0]
             await until(
                 lambda: any(
                     json.loads(e["detail"]).get("channel") == "console"
