@@ -35,6 +35,8 @@ class Server:
 
     async def serve(self) -> None:
         await self._server.serve(sockets=[self._sock])
+        if not self._server.should_exit:  # a server that ends unasked must not end silently
+            raise RuntimeError(f"HTTP server on {self._sock.getsockname()} stopped by itself")
 
     def stop(self) -> None:
         self._server.should_exit = True
