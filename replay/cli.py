@@ -19,6 +19,7 @@ from rich.markup import escape
 from replay.display import html_report, print_comparison, print_summary, print_timeline
 from replay.errors import BrokerUnreachable, ReplayError
 from replay.fleet import DEFAULT_START, FleetOptions, generate_fleet
+from replay.link import BrokerTls
 from replay.progress import ProgressBar
 from replay.reader import RecordingReader
 from replay.record import Recorder, RecordOptions
@@ -55,11 +56,13 @@ def parse_speed(text: str | None) -> float | None:
     return speed
 
 
-def record_cmd(
+def record_cmd(  # noqa: PLR0917 - each parameter is a CLI option
     broker: Annotated[
         str,
         typer.Option(
-            "--broker", envvar="GRIDALARM_BROKER", help="Broker to record from, mqtt://HOST:PORT."
+            "--broker",
+            envvar="GRIDALARM_BROKER",
+            help="Broker to record from, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS).",
         ),
     ],
     out_file: Annotated[Path, typer.Option("--out", help="Recording to write (.jsonl.gz).")],
@@ -75,13 +78,40 @@ def record_cmd(
             "--registry", help="Device CSV to embed in the header, so replay needs no other file."
         ),
     ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-file",
+            envvar="GRIDALARM_BROKER_CA_FILE",
+            help="mqtts://: CA certificate(s) to check the broker against (default: the system's).",
+        ),
+    ] = None,
+    cert_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--cert",
+            envvar="GRIDALARM_BROKER_CERT_FILE",
+            help="mqtts://: client certificate (PEM) for a broker that asks for one; with --key.",
+        ),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            envvar="GRIDALARM_BROKER_KEY_FILE",
+            help="mqtts://: the client certificate's key.",
+        ),
+    ] = None,
 ) -> None:
     """Record every wire message with its receive time (gzip'd JSON lines)."""
+    tls = None
+    if (ca_file, cert_file, key_file) != (None, None, None):
+        tls = BrokerTls(ca_file, cert_file, key_file)
     try:
         devices = None
         if registry is not None:
             devices = read_devices_csv(registry.read_text(encoding="utf-8"), str(registry))
-        recorder = Recorder(RecordOptions(broker, out_file, duration_s, devices))
+        recorder = Recorder(RecordOptions(broker, out_file, duration_s, devices, tls=tls))
         count = asyncio.run(_record(recorder))
     except (ReplayError, ConfigError, OSError) as error:
         raise _fail(error) from None

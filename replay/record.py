@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from replay.errors import BrokerUnreachable
-from replay.link import Client, MqttError, connect
+from replay.link import BrokerTls, Client, MqttError, connect
 from replay.recording import RecordingWriter, make_header
 from rules.devices import DeviceInfo
 from wire.topics import gateway_filter
@@ -28,6 +28,7 @@ class RecordOptions:
     duration_s: float | None = None
     devices: Iterable[DeviceInfo] | None = None  # embedded in the header for replay
     topic: str = gateway_filter()  # ga/v1/+/# : everything every gateway sends
+    tls: BrokerTls | None = None  # for an mqtts:// broker: CA, client certificate and key
 
 
 class Recorder:
@@ -48,7 +49,7 @@ class Recorder:
         header = make_header(self.opts.broker, self._clock(), self.opts.devices, "record")
         writer = RecordingWriter(self.opts.out, header)
         try:
-            async with connect(self.opts.broker, "record") as client:
+            async with connect(self.opts.broker, "record", self.opts.tls) as client:
                 await client.subscribe(self.opts.topic, qos=1)
                 self.subscribed.set()
                 logger.info(
