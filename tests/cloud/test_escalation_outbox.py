@@ -53,6 +53,8 @@ async def test_retryable_errors_back_off_exponentially_then_deliver_once(url: st
     async with desk(url, one_step(), sender) as d:
         d.on_changes([c])
         await until(lambda: sender.delivered, 10, "the delivery")
+        # the provider answered; wait for the outbox to record it before the desk closes
+        await until(lambda: delivery_events(url, alarm_id(url, c.key)), 10, "the audit")
     times = [t for _, t in sender.calls]
     assert [m.channel for m, _ in sender.calls] == ["sms"] * 3
     assert len({m.message_id for m, _ in sender.calls}) == 1  # one idempotency key
@@ -72,6 +74,9 @@ async def test_a_permanent_error_falls_back_to_the_next_channel(url: str):
     async with desk(url, one_step(), sender) as d:
         d.on_changes([c])
         await until(lambda: sender.delivered, 10, "the delivery")
+        await until(
+            lambda: len(delivery_events(url, alarm_id(url, c.key))) == 2, 10, "the audit"
+        )
     assert [m.channel for m, _ in sender.calls] == ["sms", "push"]
     events = delivery_events(url, alarm_id(url, c.key))
     assert [(k, d["channel"]) for k, d in events] == [("fallback", "sms"), ("delivered", "push")]
