@@ -40,6 +40,11 @@ class CloudSettings(BaseSettings):
     vapid_subject: str | None = _env(
         "GRIDALARM_VAPID_SUBJECT", "mailto: or https: contact for push services"
     )
+    push_hosts: str | None = _env(
+        "GRIDALARM_PUSH_HOSTS",
+        "Push services allowed beside the public ones, comma-separated host names "
+        "(http://NAME for a closed network's plain-http service)",
+    )
     link_secret: SecretStr | None = _env(
         "GRIDALARM_LINK_SECRET", "Key of the workers' signed links (at least 16 characters)"
     )

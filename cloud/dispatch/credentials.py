@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from cloud.notify import TwilioSettings, VapidSettings
+from cloud.notify import PushServices, TwilioSettings, VapidSettings
+from cloud.notify.errors import NotifyError
 from cloud.settings import CloudSettings
 from cloud.web.settings import WebSettings
 from wire.yamlconf import ConfigIssue
@@ -35,7 +36,11 @@ def twilio(s: CloudSettings) -> TwilioSettings | None:
 def vapid(s: CloudSettings) -> VapidSettings | None:
     if s.vapid_private_key is None or not s.vapid_private_key.get_secret_value():
         return None
-    return VapidSettings(private_key=s.vapid_private_key, subject=s.vapid_subject or "")
+    return VapidSettings(
+        private_key=s.vapid_private_key,
+        subject=s.vapid_subject or "",
+        push_services=PushServices.from_env({"GRIDALARM_PUSH_HOSTS": s.push_hosts or ""}),
+    )
 
 
 def web(s: CloudSettings) -> WebSettings:
@@ -94,6 +99,6 @@ def _validation(build: Any, field: str) -> list[ConfigIssue]:
         return [
             _issue(field, f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}") for e in err.errors()
         ]
-    except ValueError as err:  # the notify / web settings' own checks
+    except (ValueError, NotifyError) as err:  # the notify / web settings' own checks
         return [_issue(field, str(err))]
     return []
