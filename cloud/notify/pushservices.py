@@ -11,7 +11,6 @@ so keep it to services you trust.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -61,9 +60,8 @@ class PushServices(BaseModel):
         return clean
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PushServices:
+    def from_env(cls, env: Mapping[str, str]) -> PushServices:
         """The defaults plus ``GRIDALARM_PUSH_HOSTS``."""
-        env = os.environ if environ is None else environ
         raw = env.get(ENV, "")
         extra = tuple(e for e in raw.split(",") if e.strip()) if raw.strip() else ()
         if raw.strip() and len(extra) != raw.count(",") + 1:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -60,9 +59,8 @@ class TwilioSettings(BaseModel):
         return token
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TwilioSettings | None:
+    def from_env(cls, env: Mapping[str, str]) -> TwilioSettings | None:
         """Settings from the environment; None when no TWILIO_* variable is set at all."""
-        env = os.environ if environ is None else environ
         values = {k: env[v] for k, v in _ENV.items() if env.get(v)}
         if not values.keys() - {"api_url"}:
             return None

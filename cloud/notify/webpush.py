@@ -6,7 +6,6 @@ import base64
 import binascii
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,10 +69,9 @@ class VapidSettings(BaseModel):
     )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> VapidSettings | None:
+    def from_env(cls, env: Mapping[str, str]) -> VapidSettings | None:
         """Settings from GRIDALARM_VAPID_* and GRIDALARM_PUSH_HOSTS; None when the private
         key is not set."""
-        env = os.environ if environ is None else environ
         if not env.get("GRIDALARM_VAPID_PRIVATE_KEY"):
             return None
         try:

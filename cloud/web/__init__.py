@@ -1,7 +1,7 @@
 """The worker's phone page and the Twilio SMS webhook (FastAPI, server-rendered).
 
 ``create_app(desk, signer, twilio_auth_token=..., public_base_url=..., clock=...,
-settings=WebSettings.from_env())``; the desk
+settings=...)`` (the worker builds the settings from the environment); the desk
 is anything that satisfies ``WorkerDesk``; ``LifecycleWorkerDesk`` is the real one.
 """
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from collections.abc import Mapping
 
 from cryptography.hazmat.primitives import serialization
@@ -55,12 +54,11 @@ class WebSettings(BaseModel):
         return token
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
+    def from_env(cls, env: Mapping[str, str]) -> WebSettings:
         """GRIDALARM_ADMIN_TOKEN; the VAPID public key: GRIDALARM_VAPID_PUBLIC_KEY or the
         one that belongs to GRIDALARM_VAPID_PRIVATE_KEY (they must agree when both are set);
         TWILIO_AUTH_TOKEN as ``TwilioSettings`` reads it (half-configured or empty: an error);
         GRIDALARM_PUSH_HOSTS."""
-        env = os.environ if environ is None else environ
         public = env.get("GRIDALARM_VAPID_PUBLIC_KEY") or None
         vapid = VapidSettings.from_env(env)
         if vapid is not None:

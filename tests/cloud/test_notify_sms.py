@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -38,7 +39,7 @@ def sms(twilio: TwilioStandin, monkeypatch: pytest.MonkeyPatch) -> Iterator[Twil
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     monkeypatch.setenv("TWILIO_FROM_NUMBER", FROM)
     monkeypatch.setenv("GRIDALARM_TWILIO_API_URL", twilio.url)
-    settings = TwilioSettings.from_env()
+    settings = TwilioSettings.from_env(os.environ)
     assert settings is not None
     channel = TwilioSms(settings.model_copy(update={"timeout_s": 1.0}))
     yield channel
