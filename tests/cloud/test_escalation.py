@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from cloud.lifecycle import AlarmDesk, LifecycleConfig, Outcome, State
@@ -38,11 +36,6 @@ STEPS = [
 
 def fast(**more: Any) -> LifecycleConfig:
     return config(policies__standard={"steps": STEPS}, **more)
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cloud.db'}"
 
 
 def desk(url: str, cfg: LifecycleConfig, sender: RecordingSender | None = None) -> AlarmDesk:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from cloud.lifecycle import AlarmDesk, DeliveryError, LifecycleConfig, OutboundMessage
 from cloud.lifecycle import outbox as ob
@@ -23,11 +20,6 @@ from tests.cloud.test_lifecycle_fixtures import (
     outbox_rows,
 )
 from tests.support import until
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cloud.db'}"
 
 
 def one_step(**more: Any) -> LifecycleConfig:

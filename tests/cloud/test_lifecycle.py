@@ -14,7 +14,6 @@ from cloud.lifecycle import (
     IllegalTransition,
     Lifecycle,
     Outcome,
-    PlainRenderer,
     State,
     UnknownAlarm,
     load_config,
@@ -22,9 +21,10 @@ from cloud.lifecycle import (
 from cloud.lifecycle.overdue import refresh
 from cloud.lifecycle.rule_alarms import alarms
 from cloud.lifecycle.steps import StepContext
-from cloud.lifecycle.tables import open_lifecycle_db
 from rules import DeviceInfo, Engine, library_texts, parse_ruleset
 from tests.cloud.test_lifecycle_fixtures import (
+    T0,
+    Clock,
     RankedDispatcher,
     RecordingSender,
     alarm_id,
@@ -38,32 +38,6 @@ from tests.cloud.test_lifecycle_fixtures import (
     write_config,
 )
 from tests.support import until
-
-T0 = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cloud.db'}"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def life(url: str, clock: Clock) -> Lifecycle:
-    ctx = StepContext(config(), RankedDispatcher(["w1", "w2", "w3"]), PlainRenderer())
-    return Lifecycle(open_lifecycle_db(url), ctx, clock)
 
 
 def raise_one(url: str, life: Lifecycle, key: str = "smk-1/smoke-fire", **kw: str) -> int:

@@ -178,3 +178,16 @@ def events_of(url: str, aid: int, kind: str | None = None) -> list[Any]:
     if kind is not None:
         q = q.where(alarm_events.c.kind == kind)
     return rows(url, q.order_by(alarm_events.c.id))
+
+
+T0 = 1_700_000_000.0  # the lifecycle tests' wall clock starts here
+
+
+class Clock:
+    """A settable wall clock for the lifecycle."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now

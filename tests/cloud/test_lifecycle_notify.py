@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from cloud.dispatch.texts import NotifyRenderer
@@ -19,6 +18,8 @@ from cloud.registry.model import Registry
 from rules import DeviceInfo, Engine, library_texts, parse_ruleset
 from tests.cloud.test_lifecycle_fixtures import (
     CONFIG,
+    T0,
+    Clock,
     RankedDispatcher,
     alarm_id,
     change,
@@ -31,32 +32,7 @@ from tests.cloud.test_lifecycle_fixtures import (
 )
 from wire.messages import EventMessage
 
-T0 = 1_700_000_000.0
 WINDOW_S = CONFIG["grouping"]["window_s"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cloud.db'}"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def life(url: str, clock: Clock) -> Lifecycle:
-    ctx = StepContext(config(), RankedDispatcher(["w1", "w2", "w3"]), PlainRenderer())
-    return Lifecycle(open_lifecycle_db(url), ctx, clock)
 
 
 def raise_one(url: str, life: Lifecycle, key: str, **kw: str) -> int:
