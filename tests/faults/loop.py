@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import time
 from collections import Counter
@@ -27,17 +28,17 @@ from cloud.ingest.checkpoint import read_checkpoint
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import Mosquitto, free_port
 from rigs.cloud import cloud_config, district
-from rigs.gateway import GatewayProcess, rig_sim_config, write_gateway_config
+from rigs.gateway import GatewayProcess, rig_sim_config, sequenced, write_gateway_config
 from rigs.standins.twilio_api import TwilioStandin
 from tests.faults import ledger
 from tests.faults.readiness import ReadyzWatch
 from tests.faults.report import Row
+from tests.faults.supervisor import Supervisor
 from tests.integration.gateway_rig import wait_gateway_ready
 from tests.integration.test_cloud_restart import CloudProcess
 from tests.integration.test_dispatch import twilio_env
 from tests.support import Recorder, until
 
-RESTART_S = 2.0  # deploy/systemd/gridalarm-cloud.service: Restart=always, RestartSec=2
 SETTLE_S = 120.0  # the longest a healed loop may take to deliver what the fault held back
 GATEWAY = "gw-t"
 FIELD_EVENTS = {
@@ -47,44 +48,17 @@ FIELD_EVENTS = {
 HEALTH_LINE = re.compile(r"cloud\.health: (?P<part>\S+): (?P<what>not ready|ready again)")
 
 
-class Supervisor:
-    """Restarts the cloud RESTART_S after every exit; keeps each exit code and its last line."""
-
-    def __init__(self, cloud: CloudProcess) -> None:
-        self.cloud = cloud
-        self.exits: list[tuple[int, str]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self.cloud.start()
-        self._task = asyncio.create_task(self._run(), name="faults.supervisor")
-
-    async def _run(self) -> None:
-        while True:
-            proc = self.cloud.proc
-            assert proc is not None
-            code = await asyncio.to_thread(proc.wait)
-            last = self.cloud.log().strip().splitlines()
-            self.exits.append((code, last[-1] if last else ""))
-            await asyncio.sleep(RESTART_S)  # systemd's restart delay, not a wait for a condition
-            self.cloud.start()
-
-    async def stop(self) -> int | None:
-        """SIGTERM the cloud and stop restarting it; its exit code (None: was not running)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])
-            self._task = None
-        proc = self.cloud.proc
-        if proc is None or proc.poll() is not None:
-            return None
-        return await asyncio.to_thread(self.cloud.stop)
-
-
 class FaultLoop:
     """One running loop and the record of one fault injected into it."""
 
-    def __init__(self, broker: Mosquitto, work: Path, twilio: TwilioStandin, **cloud: Any) -> None:
+    def __init__(
+        self,
+        broker: Mosquitto,
+        work: Path,
+        twilio: TwilioStandin,
+        monkeypatch: pytest.MonkeyPatch,
+        **cloud: Any,
+    ) -> None:
         self.broker = broker
         self.twilio = twilio
         self.cloud = CloudProcess(work / "cloud")
@@ -92,11 +66,12 @@ class FaultLoop:
         self.ops, self.web = free_port(), free_port()
         self.database_url = self._write_cloud(cloud)
         self.db = sa.create_engine(self.database_url, poolclass=NullPool)
-        self.supervisor = Supervisor(self.cloud)
+        self.supervisor = Supervisor(self.cloud, monkeypatch)
         self.watch = ReadyzWatch([f"http://127.0.0.1:{p}/readyz" for p in (self.ops, self.web)])
         self.gw_dir = work / "gw"
         self.gw: GatewayProcess | None = None
         self.sims: SimulatorSet | None = None
+        self.recorder: Recorder | None = None
         self.expected: set[str] = set()
         self.t_fault = self.t_heal = 0.0
         self.t_recovered: float | None = None
@@ -174,23 +149,43 @@ class FaultLoop:
         by_key = ledger.raised(self.db)
         return [by_key[k][0] for k in sorted(self.expected) if by_key.get(k)]
 
+    def published_readings(self) -> set[tuple[str, float]]:
+        """(device, event time) of every data message with values the broker has had so far."""
+        assert self.recorder is not None
+        messages = sequenced(self.recorder.snapshot())
+        return {(m["dev"], m["ts"]) for m in messages if m["t"] == "data" and m["values"]}
+
     def health_lines(self) -> Counter[tuple[str, str]]:
         """(part, "not ready" | "ready again") -> log lines since the fault began."""
         found = HEALTH_LINE.finditer(self.cloud.log()[self.log_from :])
         return Counter((m["part"], m["what"]) for m in found)
 
-    def row(self, number: int, fault: str, *, expect_red: bool = True) -> Row:
+    def other_lines_naming(self, text: str) -> list[str]:
+        """Log lines since the fault began that name *text*, besides cloud.health's own."""
+        lines = self.cloud.log()[self.log_from :].splitlines()
+        return [line for line in lines if text in line and "cloud.health:" not in line]
+
+    def row(
+        self, number: int, fault: str, *, expect_red: bool = True, expect_answers: bool = True
+    ) -> Row:
+        """How the loop came through: *expect_red*, /readyz must have said so; while the
+        worker runs (*expect_answers*), /readyz must answer (503 is an answer; silence is not)."""
         end = self.t_recovered or time.monotonic()
         alarms = ledger.count_alarms(self.db, self.expected)
         ids = self.alarm_ids()
         notes = ledger.count_notifications(self.db, ids, self.twilio.messages)
         problems = [*alarms.problems, *notes.problems, *self.problems, *self._lost()]
         readyz = self._readyz(end, expect_red, problems)
+        silent = self.watch.silent_s(self.t_fault, end)
+        if expect_answers and silent:
+            problems.append(f"/readyz did not answer for {silent:.1f} s: the worker's loop stalled")
         if self.t_recovered is None:
             problems.append("not recovered (see the first problem)")
+        if not self.supervisor.notify.readies:
+            problems.append("the worker never told its supervisor READY=1 (sd_notify)")
         return Row(
             number, fault, alarms, notes, ledger.channel_counts(self.db, self.twilio.messages),
-            readyz, self._worker(), self._log_cell(problems),
+            readyz, self.supervisor.describe(), self._log_cell(problems),
             None if self.t_recovered is None else self.t_recovered - self.t_heal, problems,
         )  # fmt: skip
 
@@ -216,12 +211,6 @@ class FaultLoop:
         cells = [f"{p} {lines[p, 'not ready']}/{lines[p, 'ready again']}" for p in parts]
         return ", ".join(cells) or "none"
 
-    def _worker(self) -> str:
-        if not self.supervisor.exits:
-            return "recovered by itself"
-        codes = ", ".join(str(code) for code, _ in self.supervisor.exits)
-        return f"exited ({codes}), restarted"
-
     def _caught_up(self, since: float) -> bool:
         """The cloud has every sequence number the gateway had published a moment ago (its
         status written after *since*, wall clock, with nothing left in its outbox)."""
@@ -246,16 +235,27 @@ class FaultLoop:
             return False
         return True
 
+    def _keep_answers(self) -> None:
+        """Every /readyz answer as JSON lines beside the cloud's log, seconds from the fault."""
+        lines = [
+            json.dumps({"t": round(a.at - self.t_fault, 2), "url": a.url, "status": a.status,
+                        "parts": a.parts})
+            for a in self.watch.answers
+        ]  # fmt: skip
+        (self.cloud.dir / "readyz.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
     # -- start and stop ----------------------------------------------------------------------
     async def start(self, stack: contextlib.AsyncExitStack) -> None:
         stack.callback(self.db.dispose)
         self.supervisor.start()
         stack.push_async_callback(self.supervisor.stop)
+        stack.callback(self._keep_answers)  # runs after the watch has stopped
         stack.enter_context(self.watch)
         t0, wall = time.monotonic(), time.time()
         await until(lambda: self.watch.green_since(t0), 60, "the cloud's /readyz to answer 200")
         recorder = Recorder(self.broker.port, f"ga/v1/{GATEWAY}/#", client_id="faults-watch")
         stack.callback(recorder.close)
+        self.recorder = recorder
         self.sims = await stack.enter_async_context(SimulatorSet.from_config(rig_sim_config()))
         self.gw = GatewayProcess(write_gateway_config(self.sims, self.broker, self.gw_dir))
         self.gw.start()
@@ -273,7 +273,7 @@ async def fault_loop(
     """A running loop; *cloud* overrides cloud.yaml fields (database_url, sink)."""
     with TwilioStandin() as twilio:
         twilio_env(monkeypatch, twilio)
-        loop = FaultLoop(broker, work, twilio, **cloud)
+        loop = FaultLoop(broker, work, twilio, monkeypatch, **cloud)
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await loop.start(stack)

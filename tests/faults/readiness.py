@@ -14,7 +14,7 @@ POLL_S = 0.25  # a load balancer's probe interval, shortened; not a wait for a c
 
 @dataclass(frozen=True)
 class Answer:
-    """One probe: when (monotonic), which server, the status (None: nothing answered)."""
+    """One probe: when asked (monotonic), which server, the status (None: no answer)."""
 
     at: float
     url: str
@@ -53,12 +53,13 @@ class ReadyzWatch:
 
     @staticmethod
     def _probe(client: httpx.Client, url: str) -> Answer:
+        asked = time.monotonic()  # an answer is dated when it was asked for: silence starts then
         try:
             r = client.get(url)
         except httpx.HTTPError:
-            return Answer(time.monotonic(), url, None, {})
+            return Answer(asked, url, None, {})
         body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-        return Answer(time.monotonic(), url, r.status_code, body.get("parts", {}))
+        return Answer(asked, url, r.status_code, body.get("parts", {}))
 
     def _keep(self, answer: Answer) -> None:
         with self._lock:
@@ -83,6 +84,20 @@ class ReadyzWatch:
             first_green = next(a.at for a in mine if a.green and (not reds or a.at > reds[-1]))
             turned = max(turned, first_green)
         return turned
+
+    def silent_s(self, start: float, end: float) -> float:
+        """The longest time in [start, end] during which a server did not answer at all."""
+        longest = 0.0
+        for url in self.urls:
+            since: float | None = None
+            for a in (a for a in self.between(start, end) if a.url == url):
+                if a.status is None and since is None:
+                    since = a.at
+                elif a.status is not None and since is not None:
+                    longest, since = max(longest, a.at - since), None
+            if since is not None:
+                longest = max(longest, end - since)
+        return longest
 
     def reasons(self, start: float, end: float) -> dict[str, str]:
         """Every part that was not ok in [start, end], with the first reason /readyz gave."""
