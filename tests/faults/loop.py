@@ -106,6 +106,11 @@ class FaultLoop:
         self.expected.add(FIELD_EVENTS[device, event])
         self.sims.device(device).trigger(event)
 
+    async def live_alarm(self) -> None:
+        """A smoke alarm whose first step's SMS has left: its next step is due in 3 s."""
+        self.field_event("smk-0001", "smoke")
+        await until(lambda: self.twilio.messages, 15, "the first step's SMS")
+
     async def hold(self, seconds: float) -> None:
         """Keep the fault in place: its length, not a wait for a condition."""
         await asyncio.sleep(seconds)
@@ -143,6 +148,21 @@ class FaultLoop:
         self.stop_code = await self.supervisor.stop()
         if self.stop_code != 0:
             self.problems.append(f"the cloud's exit on SIGTERM was {self.stop_code}, not 0")
+
+    async def outcome(
+        self,
+        number: int,
+        fault: str,
+        recovered: Callable[[], bool] | None = None,
+        *,
+        expect_red: bool = True,
+        expect_answers: bool = True,
+    ) -> Row:
+        """The fault is over: heal, settle, finish, and the row (see those and ``row``)."""
+        await self.heal(recovered)
+        await self.settle()
+        await self.finish()
+        return self.row(number, fault, expect_red=expect_red, expect_answers=expect_answers)
 
     # -- what the loop says ----------------------------------------------------------------
     def alarm_ids(self) -> list[int]:

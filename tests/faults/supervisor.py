@@ -117,11 +117,12 @@ class Supervisor:
             self._task.cancel()
             await asyncio.wait([self._task])
             self._task = None
-        self.notify.close()
         proc = self.cloud.proc
-        if proc is None or proc.poll() is not None:
-            return None
-        return await asyncio.to_thread(self.cloud.stop)
+        code = None
+        if proc is not None and proc.poll() is None:
+            code = await asyncio.to_thread(self.cloud.stop)
+        self.notify.close()  # after the worker's last word (STOPPING=1)
+        return code
 
     def describe(self) -> str:
         """For the table: how the worker came through."""

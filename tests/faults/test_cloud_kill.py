@@ -10,7 +10,6 @@ import pytest
 from gridalarm.brokers import Mosquitto
 from tests.faults.loop import fault_loop
 from tests.faults.report import Row
-from tests.support import until
 
 pytestmark = pytest.mark.integration
 
@@ -19,16 +18,12 @@ async def test_cloud_kill9_during_an_escalation_wait(
     broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault_table: list[Row]
 ) -> None:
     async with fault_loop(broker, tmp_path, monkeypatch) as loop:
-        loop.field_event("smk-0001", "smoke")
-        await until(lambda: loop.twilio.messages, 15, "the first step's SMS")
-        loop.begin()  # the next step is due 3 s after the first (rigs.cloud.LIFECYCLE)
+        await loop.live_alarm()
+        loop.begin()
         await asyncio.to_thread(loop.cloud.kill9)
         loop.field_event("mh-0001", "tilt")
-        # nothing to heal by hand: the supervisor restarts the cloud, as systemd would
-        await loop.heal()
-        await loop.settle()
-        await loop.finish()
-        # dead and starting, it cannot answer: only the red and the recovery count here
-        row = loop.row(3, "cloud kill -9 during an escalation wait", expect_answers=False)
+        # nothing to heal by hand: the supervisor restarts the cloud, as systemd would; dead
+        # and starting it cannot answer /readyz, so only the red and the recovery count here
+        row = await loop.outcome(3, "cloud kill -9 during an escalation wait", expect_answers=False)
     fault_table.append(row)
     assert row.ok, "\n".join(row.problems)

@@ -14,7 +14,6 @@ from gridalarm.brokers import Mosquitto
 from tests.faults.durations import LENGTH
 from tests.faults.loop import fault_loop
 from tests.faults.report import Row
-from tests.support import until
 
 pytestmark = [
     pytest.mark.integration,
@@ -26,8 +25,7 @@ async def test_database_locked_30_s_during_a_live_alarm(
     broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault_table: list[Row]
 ) -> None:
     async with fault_loop(broker, tmp_path, monkeypatch) as loop:
-        loop.field_event("smk-0001", "smoke")
-        await until(lambda: loop.twilio.messages, 15, "the first step's SMS")
+        await loop.live_alarm()
         path = loop.database_url.removeprefix("sqlite:///")
         lock = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
@@ -38,10 +36,7 @@ async def test_database_locked_30_s_during_a_live_alarm(
             await asyncio.to_thread(lock.execute, "ROLLBACK")
         finally:
             lock.close()
-        await loop.heal()
-        await loop.settle()
-        await loop.finish()
-        row = loop.row(4, f"alarm database locked {LENGTH.database_locked_s:g} s")
+        row = await loop.outcome(4, f"alarm database locked {LENGTH.database_locked_s:g} s")
         reasons = loop.watch.reasons(loop.t_fault, loop.t_recovered or loop.t_heal)
         if not any("locked" in why for why in reasons.values()):
             row.problems.append(f"/readyz never named the lock: {reasons}")

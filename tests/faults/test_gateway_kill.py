@@ -26,10 +26,7 @@ async def test_gateway_kill9_loses_and_doubles_nothing(
         loop.field_event("mh-0001", "tilt")
         await loop.hold(LENGTH.gateway_dead_s)
         loop.gw.start()
-        await loop.heal()
-        await loop.settle()
-        await loop.finish()
         # a dead gateway is the field's trouble, not the cloud's: the worker stays ready
-        row = loop.row(2, "gateway kill -9", expect_red=False)
+        row = await loop.outcome(2, "gateway kill -9", expect_red=False)
     fault_table.append(row)
     assert row.ok, "\n".join(row.problems)

@@ -3,40 +3,23 @@ events come in: alarms go on, and every reading is written once it is back."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cloud.sinks.lineprotocol import ns_time
 from gridalarm.brokers import Mosquitto
-from tests.cloud.test_sinks_influx import VictoriaMetrics
+from tests.cloud.test_sinks_influx import VictoriaMetrics, vm  # noqa: F401 - the fixture
 from tests.faults.durations import LENGTH
 from tests.faults.loop import GATEWAY, fault_loop
 from tests.faults.report import Row
-from tests.support import need_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(LENGTH.timeout_s(LENGTH.influx_down_s))]
 
 
-@pytest.fixture
-def influx(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    binary = shutil.which("victoria-metrics")
-    if binary is None:
-        need_service("victoria-metrics (apt-get install victoria-metrics)")
-    assert binary is not None
-    server = VictoriaMetrics(binary, tmp_path / "vm")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def stored(vm: VictoriaMetrics) -> set[tuple[str, int]]:
+def stored(server: VictoriaMetrics) -> set[tuple[str, int]]:
     """(device, ms) of every sample the server holds for the rig's gateway."""
-    rows = vm.export(f'{{gateway="{GATEWAY}"}}')
+    rows = server.export(f'{{gateway="{GATEWAY}"}}')
     return {(row["metric"]["device"], ms) for row in rows for ms in row["timestamps"]}
 
 
@@ -45,8 +28,9 @@ async def test_influx_down_buffers_readings_and_alarms_go_on(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     fault_table: list[Row],
-    influx: VictoriaMetrics,
+    request: pytest.FixtureRequest,
 ) -> None:
+    influx: VictoriaMetrics = request.getfixturevalue("vm")  # a real server, restartable
     sink = {"kind": "influx", "url": influx.url, "batch_size": 500}
     async with fault_loop(broker, tmp_path, monkeypatch, sink=sink) as loop:
         loop.begin()
@@ -56,9 +40,7 @@ async def test_influx_down_buffers_readings_and_alarms_go_on(
         await loop.hold(LENGTH.influx_down_s)
         influx.start()
         wanted = {(dev, ns_time(ts) // 1_000_000) for dev, ts in loop.published_readings()}
-        await loop.heal(lambda: wanted <= stored(influx))
-        await loop.settle()
-        await loop.finish()
-        row = loop.row(6, f"InfluxDB down {LENGTH.influx_down_s:g} s")
+        fault = f"InfluxDB down {LENGTH.influx_down_s:g} s"
+        row = await loop.outcome(6, fault, lambda: wanted <= stored(influx))
     fault_table.append(row)
     assert row.ok, "\n".join(row.problems)

@@ -18,7 +18,7 @@ from tests.faults.durations import LENGTH
 from tests.faults.loop import fault_loop
 from tests.faults.report import Row
 from tests.postgres import find_bin, postgres_server
-from tests.support import need_service, until
+from tests.support import need_service
 
 pytestmark = [
     pytest.mark.integration,
@@ -73,16 +73,12 @@ async def test_postgres_restarted_during_a_live_alarm(
 ) -> None:
     server = PostgresControl(postgres_url)
     async with fault_loop(broker, tmp_path, monkeypatch, database_url=postgres_url) as loop:
-        loop.field_event("smk-0001", "smoke")
-        await until(lambda: loop.twilio.messages, 15, "the first step's SMS")
+        await loop.live_alarm()
         loop.begin()
         await server.stop()
         loop.field_event("mh-0001", "tilt")
         await loop.hold(LENGTH.postgres_down_s)
         await server.start()
-        await loop.heal()
-        await loop.settle()
-        await loop.finish()
-        row = loop.row(5, f"PostgreSQL down {LENGTH.postgres_down_s:g} s, then started")
+        row = await loop.outcome(5, f"PostgreSQL down {LENGTH.postgres_down_s:g} s, then started")
     fault_table.append(row)
     assert row.ok, "\n".join(row.problems)

@@ -80,9 +80,7 @@ async def test_sink_disk_full(
         await loop.hold(LENGTH.disk_full_s)
         filler.unlink()
         wanted = loop.published_readings()
-        await loop.heal(lambda: wanted <= stored(readings))
-        await loop.settle()
-        await loop.finish()
-        row = loop.row(8, f"readings sink's disk full {LENGTH.disk_full_s:g} s")
+        fault = f"readings sink's disk full {LENGTH.disk_full_s:g} s"
+        row = await loop.outcome(8, fault, lambda: wanted <= stored(readings))
     fault_table.append(row)
     assert row.ok, "\n".join(row.problems)

@@ -28,13 +28,10 @@ async def test_sms_provider_failing_then_slow(
         loop.field_event("mh-0001", "tilt")  # its steps meet the slow answers
         await loop.hold(LENGTH.sms_slow_s)
         loop.twilio.heal()
-        await loop.heal()
-        await loop.settle()
-        await loop.finish()
         fault = (
             f"SMS provider 500 for {LENGTH.sms_failing_s:g} s, "
             f"then {SLOW_SMS_ANSWER_S:g} s answers for {LENGTH.sms_slow_s:g} s"
         )
-        row = loop.row(7, fault)
+        row = await loop.outcome(7, fault)
     fault_table.append(row)
     assert row.ok, "\n".join(row.problems)
