@@ -198,7 +198,9 @@ class FaultLoop:
         readyz = self._readyz(end, expect_red, problems)
         silent = self.watch.silent_s(self.t_fault, end)
         if expect_answers and silent:
-            problems.append(f"/readyz did not answer for {silent:.1f} s: the worker's loop stalled")
+            problems.append(
+                f"/readyz did not answer for {silent:.1f} s: the worker's event loop was blocked"
+            )
         if self.t_recovered is None:
             problems.append("not recovered (see the first problem)")
         if not self.supervisor.notify.readies:
