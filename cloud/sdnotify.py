@@ -28,9 +28,11 @@ class Notifier:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         address = env.get("NOTIFY_SOCKET", "")
-        if address.startswith("@"):  # abstract namespace
+        self._shown = address  # as systemd wrote it: "@name" for the abstract namespace
+        if address.startswith("@"):
             address = "\0" + address[1:]
         self._address = address or None
+        self._failing = False
         usec = env.get("WATCHDOG_USEC", "")
         self.watchdog_s = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 else None
 
@@ -45,7 +47,13 @@ class Notifier:
             try:
                 sock.sendto("\n".join(fields).encode(), self._address)
             except OSError as err:  # systemd gone or socket wrong: never a reason to stop
-                logger.warning("sd_notify to %s failed: %s", self._address, err)
+                if not self._failing:
+                    logger.warning("sd_notify to %s failed: %s", self._shown, err)
+                self._failing = True
+                return
+        if self._failing:
+            logger.warning("sd_notify to %s works again", self._shown)
+        self._failing = False
 
     async def run(self, health: Health) -> None:
         """READY=1 now; then WATCHDOG=1 at half the watchdog interval and STATUS= lines."""

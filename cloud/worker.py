@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -54,6 +55,7 @@ from wire.yamlconf import ConfigError, ConfigIssue, unreadable
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (CPython's default: 700)
 TOPICS = [
     f"{TOPIC_PREFIX}/+/status",
     f"{TOPIC_PREFIX}/+/dropped",
@@ -250,6 +252,7 @@ async def _running(
             ingest.on_changes = cloud.dispatch.desk.on_changes
             ingest.wait_room = cloud.dispatch.desk.room
         servers = _servers(cloud, sockets)
+        _settle_heap()
         async with asyncio.TaskGroup() as tg:
             ingress.start()
             tasks = [
@@ -287,6 +290,20 @@ async def _running(
             ingest.processed,
             ingest.duplicates,
         )
+
+
+def _settle_heap() -> None:
+    """Keep the garbage collector's pauses out of the alarm path.
+
+    A full collection walks every tracked object; after start that is mostly what never goes
+    away (modules, rules, registry, district), and walking it stalled the ingest for 100+ ms
+    at 20k readings/s. Frozen, those objects are skipped; a larger first threshold makes the
+    young collections (cheap, and where the per-message garbage dies) rarer and less often
+    promoted. Objects are still freed by reference counting as ever.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _servers(cloud: Cloud, sockets: dict[str, socket.socket]) -> list[Server]:

@@ -67,7 +67,7 @@ class AlarmDesk:
         self.lifecycle = Lifecycle(self.db, StepContext(config, dispatcher, renderer), clock)
         self.health = health
         self.outbox = OutboxSender(self.db, config, sender, renderer, clock=clock, health=health)
-        self.escalator = Escalator(self.db, instance, self._fire)
+        self.escalator = Escalator(instance, self._fire)
         self._close = close_rule_alarm
         self._clock = clock
         self._changes: collections.deque[AlarmChange] = collections.deque()
@@ -93,7 +93,7 @@ class AlarmDesk:
             self.escalator.shutdown()
             raise
         if readded:
-            logger.warning("re-added %d escalation timers missing from the job store", readded)
+            logger.info("%d escalation timers scheduled from the lifecycle tables", readded)
         self.escalator.resume()
 
     async def run(self) -> None:

@@ -1,11 +1,15 @@
-"""Escalation timers on APScheduler with a persistent job store in the cloud database.
+"""Escalation timers on APScheduler, held in memory; the lifecycle tables hold the truth.
 
-The job store holds the timers; the lifecycle tables hold the truth. APScheduler removes a
-one-shot job from its store when it submits it, before it runs: a crash in between would
-lose the step. So at start ``AlarmDesk`` re-adds every timer the tables say is pending
-(``Lifecycle.timers``) under the same job id — a job that exists already is left alone — and
-each firing is idempotent (``steps.run_step``), so a timer that fires twice, or late after a
-restart (``misfire_grace_time=None``: however late), acts once.
+Every pending timer is a row of ``lifecycle_alarms`` (the chain's next step and when it is
+due, the acknowledgement and on-site deadlines), written in the same transaction as the step
+that set it. At start ``AlarmDesk`` schedules every timer the tables say is pending
+(``Lifecycle.timers``), so a restart loses none, and each firing is idempotent
+(``steps.run_step``), so a timer that fires twice, or late after a restart
+(``misfire_grace_time=None``: however late), acts once.
+
+The job store is in memory on purpose: APScheduler queries its store on the event loop, and a
+store in a locked or restarting database would stall the whole worker — ingest, readiness,
+the outbox — for as long as the lock lasts.
 """
 
 from __future__ import annotations
@@ -17,21 +21,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
-from sqlalchemy.engine import Engine
 
 from cloud.lifecycle.steps import Timer
 
 logger = logging.getLogger(__name__)
 
-JOB_TABLE = "escalation_jobs"
 JOB_FUNC = "cloud.lifecycle.escalation:fire"
 Handler = Callable[[Timer], Awaitable[None]]
 
-# Jobs are stored by reference (module:function + plain args), so they find the running desk
-# through this registry by its instance name — stable across restarts.
+# Jobs name their function by reference (module:function + plain args) and find the running
+# desk through this registry by its instance name.
 _handlers: dict[str, Handler] = {}
 
 
@@ -47,12 +49,12 @@ async def fire(instance: str, kind: str, alarm_id: int, token: int) -> None:
 class Escalator:
     """The scheduler: add, ensure and cancel timers (blocking calls: run them in a thread)."""
 
-    def __init__(self, jobs_db: Engine, instance: str, handler: Handler) -> None:
+    def __init__(self, instance: str, handler: Handler) -> None:
         self.instance = instance
         self._handler = handler
         self._lock = threading.Lock()
         self.scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=jobs_db, tablename=JOB_TABLE)},
+            jobstores={"default": MemoryJobStore()},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
