@@ -20,6 +20,7 @@ from cloud.health import Health
 
 T = TypeVar("T")
 
+DATABASE = "database"  # the health part every wait on the database reports to: one fault, one line
 FIRST_DELAY_S = 0.2
 MAX_DELAY_S = 5.0
 TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EAGAIN, errno.ECONNREFUSED, errno.ECONNRESET})

@@ -33,6 +33,7 @@ from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
 from cloud.database import open_database
 from cloud.dispatch import credentials
 from cloud.dispatch.service import SHIPPED_LIFECYCLE, Dispatch, open_dispatch
+from cloud.faults import DATABASE
 from cloud.health import Health
 from cloud.ingest.checkpoint import read_checkpoint, read_engine_state
 from cloud.ingest.devices import load_devices, upsert_devices
@@ -221,8 +222,8 @@ async def _open_ingest(plan: Plan, db: Database, metrics: Metrics, health: Healt
         health=health,
     )  # fmt: skip
     ingest.counts.update(read_checkpoint(db, "counts") or {})
-    health.expect("checkpoints", "no checkpoint committed yet")
-    health.mark("checkpoints", True)
+    health.expect(DATABASE, "not opened yet")
+    health.mark(DATABASE, True)  # open: the tables were just read and written
     return Cloud(config, db, ingest, sink, metrics, health)
 
 

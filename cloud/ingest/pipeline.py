@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine as Database
 
-from cloud.faults import until_done
+from cloud.faults import DATABASE, until_done
 from cloud.health import Health
 from cloud.ingest.checkpoint import commit_checkpoint
 from cloud.ingest.ingress import Incoming, Ingress
@@ -325,7 +325,7 @@ class Ingest:
         self._inflight = asyncio.ensure_future(
             until_done(
                 lambda: commit_checkpoint(self._db, batch.changes, *states),
-                part="checkpoints",
+                part=DATABASE,
                 health=self._health,
                 what=f"checkpoint of {batch.messages} messages not committed",
             )

@@ -23,7 +23,7 @@ from typing import Any, Self
 
 import sqlalchemy as sa
 
-from cloud.faults import until_done
+from cloud.faults import DATABASE, until_done
 from cloud.health import Health
 from cloud.lifecycle import tables
 from cloud.lifecycle.config import LifecycleConfig
@@ -98,9 +98,6 @@ class AlarmDesk:
 
     async def run(self) -> None:
         """The desk's long tasks, supervised together: if one fails, all stop and it raises."""
-        for part in ("desk", "outbox"):
-            if self.health is not None:
-                self.health.mark(part, True)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._consume_changes(), name="lifecycle.changes")
             tg.create_task(self.outbox.run(), name="lifecycle.outbox")
@@ -127,8 +124,8 @@ class AlarmDesk:
         finally:
             self.close()
 
-    async def _retry(self, op: Callable[[], Any], what: str, part: str = "desk") -> Any:
-        return await until_done(op, part=part, health=self.health, what=what)
+    async def _retry(self, op: Callable[[], Any], what: str) -> Any:
+        return await until_done(op, part=DATABASE, health=self.health, what=f"alarm desk: {what}")
 
     # -- rule transitions in -----------------------------------------------------------------
     def on_changes(self, changes: list[AlarmChange]) -> None:

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 
-from cloud.faults import until_done
+from cloud.faults import DATABASE, until_done
 from cloud.health import Health
 from cloud.lifecycle import outbox
 from cloud.lifecycle.config import LifecycleConfig
@@ -84,7 +84,7 @@ class OutboxSender:
                     await self._kick.wait()
 
     async def _db_call(self, op: Callable[[], T], what: str) -> T:
-        return await until_done(op, part="outbox", health=self._health, what=what)
+        return await until_done(op, part=DATABASE, health=self._health, what=f"outbox: {what}")
 
     def _claim(self) -> list[OutboundMessage]:
         now = self._clock()

@@ -1,4 +1,4 @@
-"""Fault 5: the PostgreSQL server holding alarms, checkpoints and timers stopped and started
+"""Fault 5: the PostgreSQL server holding alarms and checkpoints (the timers come from its tables) stopped and started
 again while an alarm escalates and another field event comes in."""
 
 from __future__ import annotations
