@@ -1,5 +1,5 @@
-"""Fault 5: the PostgreSQL server holding alarms and checkpoints (the timers come from its tables) stopped and started
-again while an alarm escalates and another field event comes in."""
+"""Fault 5: the PostgreSQL server holding alarms and checkpoints (the timers come from its
+tables) stopped and started again while an alarm escalates and another field event comes in."""
 
 from __future__ import annotations
 
