@@ -150,6 +150,15 @@ def subscribe_session(port: int, client_id: str) -> None:
     c.loop_stop()
 
 
+def end_session(port: int, client_id: str) -> None:
+    """Drop a persistent session, so later rounds' messages are not queued for it too."""
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=True
+    )
+    c.connect("127.0.0.1", port)
+    c.disconnect()
+
+
 def baseline_round(port: int, items: list[tuple[str, bytes]]) -> float:
     cid = f"bench-base-{time.monotonic_ns()}"
     subscribe_session(port, cid)
@@ -175,6 +184,7 @@ def baseline_round(port: int, items: list[tuple[str, bytes]]) -> float:
     done.wait(300)
     c.disconnect()
     c.loop_stop()
+    end_session(port, cid)
     return len(items) / (t[1] - t[0])
 
 
@@ -291,6 +301,7 @@ async def cloud_round(
             offered_rate = await asyncio.to_thread(offered.get, True, 120)
         finally:
             await asyncio.to_thread(publisher.join, 60)
+    end_session(port, config.mqtt.client_id)
     rate = readings / (t1 - t0)
     return Round(rate, rate / values, offered_rate, Latency.of(raw.values))
 
