@@ -39,7 +39,7 @@ from cloud.ingest.checkpoint import read_checkpoint, read_engine_state
 from cloud.ingest.devices import load_devices, upsert_devices
 from cloud.ingest.ingress import Ingress
 from cloud.ingest.pipeline import Ingest
-from cloud.lifecycle import LifecycleConfig, load_config
+from cloud.lifecycle import LifecycleConfig, load_config, views
 from cloud.metrics import Metrics
 from cloud.ops import Server, ops_app, serve_health
 from cloud.registry import check_district, create_registry_tables, import_district
@@ -318,8 +318,8 @@ def _servers(cloud: Cloud, sockets: dict[str, socket.socket]) -> list[Server]:
     if "ops" in sockets:
         servers.append(Server(ops_app(cloud.metrics, health), sockets["ops"]))
     if cloud.dispatch is not None:
-        desk = cloud.dispatch.desk
-        health.probe("outbox_age", lambda: desk.outbox_problem(limits.max_outbox_age_s))
+        db, max_age = cloud.db, limits.max_outbox_age_s
+        health.probe("outbox_age", lambda: views.outbox_problem(db, time.time(), max_age))
         serve_health(cloud.dispatch.app, health)
         servers.append(Server(cloud.dispatch.app, sockets["web"]))
     return servers

@@ -21,15 +21,12 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
 
-import sqlalchemy as sa
-
 from cloud.faults import DATABASE, until_done
 from cloud.health import Health
-from cloud.lifecycle import tables
 from cloud.lifecycle.config import LifecycleConfig
 from cloud.lifecycle.escalation import Escalator
 from cloud.lifecycle.lifecycle import Action, Lifecycle
-from cloud.lifecycle.model import ActionResult, OutboxState, Outcome
+from cloud.lifecycle.model import ActionResult, Outcome
 from cloud.lifecycle.overdue import refresh
 from cloud.lifecycle.plaintext import PlainRenderer
 from cloud.lifecycle.protocols import CloseRuleAlarm, Dispatcher, Renderer, Sender
@@ -42,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 CHANGES_PER_TX = 500  # rule transitions handled per lifecycle transaction
 MAX_PENDING_CHANGES = 20_000  # past this, ingest waits before its next checkpoint
-UNSENT = (OutboxState.PENDING.value, OutboxState.SENDING.value)
 
 
 class AlarmDesk:
@@ -224,21 +220,6 @@ class AlarmDesk:
             self._close(action.close_key)  # on the loop: the engine is not thread-safe
         self._overdue_kick.set()
         return action.result
-
-    def outbox_problem(self, max_age_s: float) -> str | None:
-        """For readiness (blocking): the database takes a write transaction, and no due
-        notification has waited longer than *max_age_s*; else why not."""
-        now = self._clock()
-        o = tables.outbox
-        with self.db.begin() as conn:  # BEGIN IMMEDIATE on SQLite: proves we could write
-            count, oldest = conn.execute(
-                sa.select(sa.func.count(), sa.func.min(o.c.next_attempt_at)).where(
-                    o.c.state.in_(UNSENT), o.c.next_attempt_at <= now
-                )
-            ).one()
-        if oldest is not None and now - oldest > max_age_s:
-            return f"{count} notifications due, the oldest for {now - oldest:.0f} s"
-        return None
 
     async def stale_engine_keys(self, open_keys: Iterable[str]) -> list[str]:
         """At start, before ingest runs: engine keys to close again (see Lifecycle)."""

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-from cloud.lifecycle.model import OPEN_STATES, AlarmView, State
-from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms
+from cloud.lifecycle.model import OPEN_STATES, AlarmView, OutboxState, State
+from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms, outbox
 from rules.meaning import Category, Notify
 
 CHUNK = 500  # ids per IN (...) list: SQLite's bound-parameter limit is far above
@@ -51,4 +51,22 @@ def latest_notified(conn: Connection, worker_id: str) -> int | None:
     for alarm_id, workers in conn.execute(q):
         if worker_id in json.loads(workers):  # LIKE is only a pre-filter
             return int(alarm_id)
+    return None
+
+
+def outbox_problem(db: Engine, now: float, max_age_s: float) -> str | None:
+    """For readiness: why notifications are late (a due one waited past *max_age_s*), or None.
+
+    A plain read on *db* (an engine that does not begin IMMEDIATE): in WAL mode it answers
+    while a writer holds the lock, so readiness can tell a lock from a late outbox."""
+    o = outbox
+    unsent = (OutboxState.PENDING.value, OutboxState.SENDING.value)
+    with db.connect() as conn:
+        count, oldest = conn.execute(
+            sa.select(sa.func.count(), sa.func.min(o.c.next_attempt_at)).where(
+                o.c.state.in_(unsent), o.c.next_attempt_at <= now
+            )
+        ).one()
+    if oldest is not None and now - oldest > max_age_s:
+        return f"{count} notifications due, the oldest for {now - oldest:.0f} s"
     return None
