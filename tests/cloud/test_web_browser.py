@@ -39,11 +39,7 @@ def test_take_in_the_browser(base_url: str, desk: FakeDesk, tmp_path: Path) -> N
 
         driver.find_element(By.ID, "btn-take").click()
         wait_until(
-            lambda: (
-                driver.find_element(By.ID, "state").get_attribute("data-state") == "acknowledged"
-            ),
-            10,
-            "the page to show the alarm taken",
+            lambda: state_of(driver) == "acknowledged", 10, "the page to show the alarm taken"
         )
         assert desk.state(41) is State.ACKNOWLEDGED
         assert driver.current_url == f"{base_url}/m/{token()}"
