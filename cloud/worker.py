@@ -168,12 +168,17 @@ async def cloud_worker(
     *,
     console: Callable[[str], None] | None = None,
     settings: CloudSettings | None = None,
+    web_socket: socket.socket | None = None,
 ) -> AsyncIterator[Cloud]:
     """Prepare, bind, open and run; on exit commit what was handled and close in order.
 
-    A task that fails cancels the body of the ``async with`` and re-raises here."""
+    *web_socket*: the web server's socket, bound by the caller before it started anything
+    else (the demo), instead of binding ``dispatch.http_listen`` here. A task that fails
+    cancels the body of the ``async with`` and re-raises here."""
     plan = prepare(config, settings)
-    sockets = _bind_all(config)
+    sockets = _bind_all(config, web=web_socket is None)
+    if web_socket is not None and config.dispatch is not None:
+        sockets["web"] = web_socket
     try:
         async with _running(plan, sockets, console) as cloud:
             yield cloud
@@ -182,12 +187,12 @@ async def cloud_worker(
             sock.close()
 
 
-def _bind_all(config: CloudConfig) -> dict[str, socket.socket]:
+def _bind_all(config: CloudConfig, *, web: bool = True) -> dict[str, socket.socket]:
     sockets: dict[str, socket.socket] = {}
     try:
         if config.metrics_listen:
             sockets["ops"] = bind(config.metrics_listen, "set metrics_listen in the cloud config")
-        if config.dispatch is not None:
+        if config.dispatch is not None and web:
             sockets["web"] = bind(
                 config.dispatch.http_listen, "set dispatch.http_listen in the cloud config"
             )

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ class DemoOptions:
     http: str = "127.0.0.1:8080"
 
 
-async def _demo(options: DemoOptions, console: Console) -> None:
+async def _demo(options: DemoOptions, console: Console, web: socket.socket) -> None:
     async with contextlib.AsyncExitStack() as stack:
         broker = await stack.enter_async_context(
             choose_broker(options.broker_url, embedded=options.embedded_broker)
@@ -124,7 +125,9 @@ async def _demo(options: DemoOptions, console: Console) -> None:
         config = await asyncio.to_thread(
             demo_cloud_config, sims, broker, options.state_dir, options.http
         )
-        cloud = await stack.enter_async_context(cloud_worker(config, console=view.notification))
+        cloud = await stack.enter_async_context(
+            cloud_worker(config, console=view.notification, web_socket=web)
+        )
         desk_changes = cloud.ingest.on_changes
 
         def show_and_dispatch(changes: list[AlarmChange]) -> None:
@@ -199,8 +202,8 @@ def run_demo(options: DemoOptions) -> int:
     2: the web port is taken (checked before anything starts); 3: no broker; 1: a part of
     the cloud failed for good (one line; the log has the details)."""
     console = Console()
-    try:
-        bind(options.http, "pass --http HOST:PORT").close()
+    try:  # held from now on and handed to the cloud: nothing else can take it meanwhile
+        web = bind(options.http, "pass --http HOST:PORT")
     except PortInUse as err:
         print(f"gridalarm demo: {err}", file=sys.stderr)
         return 2
@@ -211,7 +214,7 @@ def run_demo(options: DemoOptions) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
-        await _demo(options, console)
+        await _demo(options, console, web)
 
     try:
         asyncio.run(main())
@@ -220,11 +223,13 @@ def run_demo(options: DemoOptions) -> int:
     except BrokerError as err:
         print(f"gridalarm demo: broker: {err}", file=sys.stderr)
         return 3
-    except PortInUse as err:  # taken between the check and the start
+    except PortInUse as err:  # another port of the cloud's (none in the demo's config)
         print(f"gridalarm demo: {err}", file=sys.stderr)
         return 2
     except Exception as err:
         logger.critical("demo stopped: %s", failure_line(err), exc_info=err)
         print(f"gridalarm demo: stopped: {failure_line(err)}", file=sys.stderr)
         return 1
+    finally:
+        web.close()
     return 0
