@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cloud.brigade.cli import app as brigade_app
 from cloud.config import CloudConfig, load_cloud_config
 from cloud.database import open_database
 from cloud.ingest.devices import upsert_devices
@@ -24,6 +25,7 @@ from wire.yamlconf import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The cloud worker and its data.")
 rules_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rule sets.")
+app.add_typer(brigade_app, name="brigade", help="Fire brigades and their API keys.")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Cloud config file (YAML).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
