@@ -46,8 +46,11 @@ class Health:
             "gridalarm_transient_faults", "Failed attempts that will be retried", ["part"],
             registry=registry,
         )  # fmt: skip
-        self._up = Gauge("gridalarm_worker_ready", "1 when /readyz answers 200", registry=registry)
-        self._up.set_function(lambda: 1.0 if self.ready()[0] else 0.0)
+        # the parts only: a scrape must never wait on a probe (a probe may read the database)
+        self._up = Gauge(
+            "gridalarm_worker_ready", "1 when no part of the worker is in fault", registry=registry
+        )
+        self._up.set_function(lambda: 1.0 if self.ready(probes=False)[0] else 0.0)
 
     def expect(self, part: str, reason: str = "starting") -> None:
         """Declare a part that is not ready until it says so."""
@@ -77,8 +80,8 @@ class Health:
             logger.warning("%s: ready again after %.1f s (%s)", part, now - old.since, old.reason)
 
     def ready(self, *, probes: bool = True) -> tuple[bool, dict[str, str]]:
-        """(ready?, each part and probe → "ok" or why not); *probes*: False skips the probes
-        (they may block: call it so only from the event loop)."""
+        """(ready?, each part and probe → "ok" or why not); *probes*: False skips the probes,
+        which may block on the database, and answers at once."""
         out = {name: "ok" if s.ok else s.reason for name, s in self._parts.items()}
         for name, probe in self._probes.items() if probes else ():
             try:

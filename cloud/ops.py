@@ -42,12 +42,9 @@ class Server:
         self._server.should_exit = True
 
 
-def serve_health(app: FastAPI, health: Health) -> None:
-    """Add /healthz and /readyz to *app*."""
+def serve_readiness(app: FastAPI, health: Health) -> None:
+    """Add /readyz to *app* (the web app has its own /healthz)."""
     checker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="readyz")
-
-    async def healthz() -> dict[str, str]:
-        return {"status": "alive"}
 
     async def readyz() -> JSONResponse:
         loop = asyncio.get_running_loop()
@@ -62,7 +59,6 @@ def serve_health(app: FastAPI, health: Health) -> None:
             headers={"Cache-Control": "no-store"},
         )  # fmt: skip
 
-    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
 
 
@@ -74,6 +70,10 @@ def ops_app(metrics: Metrics, health: Health) -> FastAPI:
         body = await asyncio.to_thread(generate_latest, metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     app.add_api_route("/metrics", prometheus, methods=["GET"], include_in_schema=False)
-    serve_health(app, health)
+    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    serve_readiness(app, health)
     return app

@@ -41,7 +41,7 @@ from cloud.ingest.ingress import Ingress
 from cloud.ingest.pipeline import Ingest
 from cloud.lifecycle import LifecycleConfig, load_config, views
 from cloud.metrics import Metrics
-from cloud.ops import Server, ops_app, serve_health
+from cloud.ops import Server, ops_app, serve_readiness
 from cloud.registry import check_district, create_registry_tables, import_district
 from cloud.sdnotify import Notifier
 from cloud.settings import CloudSettings
@@ -227,7 +227,6 @@ async def _open_ingest(plan: Plan, db: Database, metrics: Metrics, health: Healt
         health=health,
     )  # fmt: skip
     ingest.counts.update(read_checkpoint(db, "counts") or {})
-    health.expect(DATABASE, "not opened yet")
     health.mark(DATABASE, True)  # open: the tables were just read and written
     return Cloud(config, db, ingest, sink, metrics, health)
 
@@ -325,7 +324,7 @@ def _servers(cloud: Cloud, sockets: dict[str, socket.socket]) -> list[Server]:
     if cloud.dispatch is not None:
         db, max_age = cloud.db, limits.max_outbox_age_s
         health.probe("outbox_age", lambda: views.outbox_problem(db, time.time(), max_age))
-        serve_health(cloud.dispatch.app, health)
+        serve_readiness(cloud.dispatch.app, health)
         servers.append(Server(cloud.dispatch.app, sockets["web"]))
     return servers
 

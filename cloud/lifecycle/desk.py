@@ -80,11 +80,9 @@ class AlarmDesk:
         self.escalator.start()
         try:
             adopted = await self._retry(self.lifecycle.adopt_orphans, "adopting alarms")
-            await self._retry(lambda: self.escalator.add(adopted), "scheduling timers")
+            self.escalator.add(adopted)
             timers = await self._retry(self.lifecycle.timers, "reading timers")
-            readded = await self._retry(
-                lambda: self.escalator.add(timers, keep_existing=True), "scheduling timers"
-            )
+            readded = self.escalator.add(timers, keep_existing=True)
         except BaseException:
             self.escalator.shutdown()
             raise
@@ -149,18 +147,18 @@ class AlarmDesk:
                 for _ in batch:
                     self._changes.popleft()
                 self._changes_room.set()
-                await self._retry(
-                    functools.partial(self.escalator.add, timers), "scheduling timers"
-                )
+                self.escalator.add(timers)
                 self.outbox.kick()
                 self._overdue_kick.set()
 
     # -- timers ------------------------------------------------------------------------------
     async def _fire(self, timer: Timer) -> None:
-        nxt = await self._retry(lambda: self.lifecycle.fire(timer), f"alarm {timer.alarm_id}: step")
+        nxt = await self._retry(
+            functools.partial(self.lifecycle.fire, timer), f"alarm {timer.alarm_id}: step"
+        )
         self.steps_fired += 1
         if nxt is not None:
-            await self._retry(lambda: self.escalator.add([nxt]), "scheduling timers")
+            self.escalator.add([nxt])
         self.outbox.kick()
 
     async def _watch_overdue(self) -> None:
@@ -213,9 +211,9 @@ class AlarmDesk:
     async def _act(self, fn: Callable[..., Action], *args: Any) -> ActionResult:
         action = await asyncio.to_thread(fn, *args)
         if action.cancel:
-            await asyncio.to_thread(self.escalator.cancel, action.cancel)
+            self.escalator.cancel(action.cancel)
         if action.timers:
-            await asyncio.to_thread(self.escalator.add, action.timers)
+            self.escalator.add(action.timers)
         if action.close_key is not None and self._close is not None:
             self._close(action.close_key)  # on the loop: the engine is not thread-safe
         self._overdue_kick.set()

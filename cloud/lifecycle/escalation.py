@@ -47,7 +47,7 @@ async def fire(instance: str, kind: str, alarm_id: int, token: int) -> None:
 
 
 class Escalator:
-    """The scheduler: add, ensure and cancel timers (blocking calls: run them in a thread)."""
+    """The scheduler: add, ensure and cancel timers (in memory: call them on the loop)."""
 
     def __init__(self, instance: str, handler: Handler) -> None:
         self.instance = instance
