@@ -48,7 +48,7 @@ class Ingress:
     """Receives messages into a deque and acknowledges on demand.
 
     paho runs inside the asyncio loop (its socket registered with add_reader / add_writer,
-    keep-alive from a small task) rather than in its own thread: one thread, no hand-over
+    keep-alive from run()) rather than in its own thread: one thread, no hand-over
     per message, no GIL ping-pong between a network thread and the rules.
     """
 
