@@ -81,12 +81,14 @@ def add(  # noqa: PLR0917 - one option per field of a brigade
         raise typer.Exit(2) from None
     db = _db(config)
     try:
-        add_brigade(db, b)
+        secret = add_brigade(db, b)
     except sa_exc.IntegrityError:
         typer.echo(f"brigade {brigade_id} exists already", err=True)
         raise typer.Exit(2) from None
     ttl = None if expires_days is None else expires_days * DAY_S
     _show_key(issue_key(db, b.id, scope or list(Scope), time.time(), ttl), b.id)
+    typer.echo(f"brigade {brigade_id}: signing secret (HMAC-SHA256, both directions)")
+    typer.echo(f"  {secret}")
 
 
 @app.command("list")

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy.engine import Connection, Engine
 
 from cloud.brigade.keys import NewKey, Refusal, Scope, StoredKey, check, key_id_of, make_key
+from cloud.brigade.signing import new_secret
+from cloud.lifecycle.columns import add_on_open
 
 metadata = sa.MetaData()
 
@@ -30,7 +32,11 @@ brigades = sa.Table(
     sa.Column("grids", sa.Text, nullable=False),  # JSON list
     sa.Column("webhook_urls", sa.Text, nullable=False),  # JSON list
     sa.Column("format", sa.String(8), nullable=False),
+    # the HMAC secret both sides sign requests with (cloud.brigade.signing); kept readable,
+    # as we must sign with it. NULL in databases made before it: one is made on first use.
+    sa.Column("signing_secret", sa.String(96), nullable=True),
 )
+add_on_open(brigades, "signing_secret")
 
 brigade_keys = sa.Table(
     "brigade_keys",
@@ -76,10 +82,28 @@ def create_brigade_tables(db: Engine) -> None:
     metadata.create_all(db)
 
 
-def add_brigade(db: Engine, brigade: Brigade) -> None:
-    """Store a new brigade (an existing id is refused: IntegrityError)."""
+def add_brigade(db: Engine, brigade: Brigade) -> str:
+    """Store a new brigade (an existing id is refused: IntegrityError); its signing secret."""
+    secret = new_secret()
     with db.begin() as conn:
-        conn.execute(sa.insert(brigades).values(_row(brigade)))
+        conn.execute(sa.insert(brigades).values({**_row(brigade), "signing_secret": secret}))
+    return secret
+
+
+def signing_secret(conn: Connection, brigade_id: str) -> str:
+    """The brigade's signing secret (made now if it has none yet)."""
+    got = conn.execute(
+        sa.select(brigades.c.signing_secret).where(brigades.c.id == brigade_id)
+    ).first()
+    if got is None:
+        raise UnknownBrigade(brigade_id)
+    if got.signing_secret:
+        return str(got.signing_secret)
+    secret = new_secret()
+    conn.execute(
+        sa.update(brigades).where(brigades.c.id == brigade_id).values(signing_secret=secret)
+    )
+    return secret
 
 
 def brigade(conn: Connection, brigade_id: str) -> Brigade:

@@ -19,6 +19,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine as Database
 
+from cloud.brigade.feed import BrigadeFeed, create_feed_tables
 from cloud.config import DispatchConfig
 from cloud.dispatch import credentials
 from cloud.dispatch.ranking import WorkerIndex
@@ -94,6 +95,7 @@ async def open_dispatch(
     console: Callable[[str], None] | None = None,
 ) -> AsyncIterator[Dispatch]:
     await asyncio.to_thread(create_registry_tables, db)
+    await asyncio.to_thread(create_feed_tables, db)
     registry = await asyncio.to_thread(load_registry, db)
     index = WorkerIndex.build(registry)
     stack = contextlib.AsyncExitStack()
@@ -108,6 +110,7 @@ async def open_dispatch(
             signer, config.public_base_url, registry, devices, link_ttl_s=config.link_ttl_s
         ),
         close_rule_alarm=engine.close,
+        feed=BrigadeFeed(),
         health=health,
     )
     async with stack:

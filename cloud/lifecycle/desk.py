@@ -29,7 +29,7 @@ from cloud.lifecycle.lifecycle import Action, Lifecycle
 from cloud.lifecycle.model import ActionResult, Outcome
 from cloud.lifecycle.overdue import refresh
 from cloud.lifecycle.plaintext import PlainRenderer
-from cloud.lifecycle.protocols import CloseRuleAlarm, Dispatcher, Renderer, Sender
+from cloud.lifecycle.protocols import AlarmFeed, CloseRuleAlarm, Dispatcher, Renderer, Sender
 from cloud.lifecycle.rule_alarms import AlarmChange
 from cloud.lifecycle.sender import OutboxSender
 from cloud.lifecycle.steps import StepContext, Timer
@@ -53,6 +53,7 @@ class AlarmDesk:
         sender: Sender,
         renderer: Renderer | None = None,
         close_rule_alarm: CloseRuleAlarm | None = None,
+        feed: AlarmFeed | None = None,
         instance: str = "gridalarm",
         clock: Callable[[], float] = time.time,
         health: Health | None = None,
@@ -60,7 +61,10 @@ class AlarmDesk:
         self.db = open_lifecycle_db(db_url)
         self.config = config
         renderer = renderer or PlainRenderer()
-        self.lifecycle = Lifecycle(self.db, StepContext(config, dispatcher, renderer), clock)
+        ctx = StepContext(config, dispatcher, renderer, feed)
+        self.lifecycle = Lifecycle(self.db, ctx, clock)
+        # called on the loop after each lifecycle transaction (e.g. the brigade sender's kick)
+        self.after_commit: list[Callable[[], None]] = []
         self.health = health
         self.outbox = OutboxSender(self.db, config, sender, renderer, clock=clock, health=health)
         self.escalator = Escalator(instance, self._fire)
@@ -148,7 +152,7 @@ class AlarmDesk:
                     self._changes.popleft()
                 self._changes_room.set()
                 self.escalator.add(timers)
-                self.outbox.kick()
+                self._committed()
                 self._overdue_kick.set()
 
     # -- timers ------------------------------------------------------------------------------
@@ -159,7 +163,12 @@ class AlarmDesk:
         self.steps_fired += 1
         if nxt is not None:
             self.escalator.add([nxt])
+        self._committed()
+
+    def _committed(self) -> None:
         self.outbox.kick()
+        for kick in self.after_commit:
+            kick()
 
     async def _watch_overdue(self) -> None:
         while True:
@@ -204,9 +213,24 @@ class AlarmDesk:
         self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None
     ) -> ActionResult:
         """A worker asks for help: the escalation's next step runs at once."""
-        result = await self._act(self.lifecycle.need_help, alarm_id, actor, channel, note)
-        self.outbox.kick()
-        return result
+        return await self._act(self.lifecycle.need_help, alarm_id, actor, channel, note)
+
+    async def verify(
+        self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None
+    ) -> ActionResult:
+        """The worker on site confirms the alarm is real (the alarm stays open)."""
+        return await self._act(self.lifecycle.verify, alarm_id, actor, channel, note)
+
+    async def page_commander(
+        self, alarm_id: int, actor: str, kind: str, detail: dict[str, Any], token: str
+    ) -> bool:
+        """Page the duty commander about *alarm_id* once per *token* (see Lifecycle)."""
+        done = await self._retry(
+            functools.partial(self.lifecycle.page_commander, alarm_id, actor, kind, detail, token),
+            f"alarm {alarm_id}: paging the duty commander",
+        )
+        self._committed()
+        return bool(done)
 
     async def _act(self, fn: Callable[..., Action], *args: Any) -> ActionResult:
         action = await asyncio.to_thread(fn, *args)
@@ -216,6 +240,8 @@ class AlarmDesk:
             self.escalator.add(action.timers)
         if action.close_key is not None and self._close is not None:
             self._close(action.close_key)  # on the loop: the engine is not thread-safe
+        if action.result.changed:
+            self._committed()
         self._overdue_kick.set()
         return action.result
 

@@ -6,6 +6,7 @@ these in a thread. Each public method is one transaction.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -18,11 +19,20 @@ from sqlalchemy.engine import Connection, Engine
 from cloud.lifecycle import machine
 from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.errors import IllegalTransition, UnknownAlarm
-from cloud.lifecycle.model import OPEN_STATES, ActionResult, Outcome, State
-from cloud.lifecycle.outbox import cancel_for
+from cloud.lifecycle.model import (
+    OPEN_STATES,
+    ActionResult,
+    FeedStep,
+    Outcome,
+    State,
+    StepRequest,
+    TargetKind,
+)
+from cloud.lifecycle.outbox import cancel_for, enqueue
 from cloud.lifecycle.rule_alarms import AlarmChange, alarm_events, alarms
 from cloud.lifecycle.steps import StepContext, Timer, climb, rearm, run_step
 from cloud.lifecycle.tables import lifecycle_alarms
+from cloud.lifecycle.views import to_view
 from rules.meaning import Notify
 
 logger = logging.getLogger(__name__)
@@ -114,6 +124,7 @@ class Lifecycle:
                 overdue_resolve=False, next_seq=0, next_index=None, next_due_at=None,
             )
         )  # fmt: skip
+        self._feed(conn, a.id, FeedStep.RAISED, now)
         if a.notify == Notify.BOARD:  # shown on the board only: no message, no escalation
             ev = Event(a.id, a.key, a.severity, "board_only", ACTOR, now, {"notify": a.notify})
             append(conn, [ev])
@@ -138,7 +149,10 @@ class Lifecycle:
         """A correlation confirmed the alarm: its notify holds if more urgent (a confirmed
         fire is paged even if its rule alone would only be summarised or boarded)."""
         row = self._open_by_key(conn, c.key)
-        if row is None or Notify(c.notify).urgency <= Notify(row.notify).urgency:
+        if row is None:
+            return []
+        self._feed(conn, row.alarm_id, FeedStep.CONFIRMED, now, c.detail)
+        if Notify(c.notify).urgency <= Notify(row.notify).urgency:
             return []
         conn.execute(sa.update(L).where(L.c.alarm_id == row.alarm_id).values(notify=c.notify))
         detail = {"from": row.notify, "to": c.notify, **c.detail}
@@ -202,6 +216,7 @@ class Lifecycle:
                 )
             )  # fmt: skip
             self._event(conn, row, "acknowledged", actor, now=now, channel=channel, note=note)
+            self._feed(conn, alarm_id, FeedStep.ACKNOWLEDGED, now, {"worker": actor})
         timer = Timer("ack_timeout", alarm_id, row.next_seq, due)
         return Action(
             ActionResult(alarm_id, d.to, True, d.detail),
@@ -224,6 +239,7 @@ class Lifecycle:
                 .values(state=d.to, on_site_at=now, on_site_due_at=None)
             )  # fmt: skip
             self._event(conn, row, "on_site", actor, now=now, channel=channel, note=note)
+            self._feed(conn, alarm_id, FeedStep.ON_SITE, now, {"worker": actor})
         cancel = (Timer("ack_timeout", alarm_id, row.next_seq, now).job_id,)
         return Action(ActionResult(alarm_id, d.to, True, d.detail), cancel=cancel)
 
@@ -269,6 +285,63 @@ class Lifecycle:
         self._event(
             conn, row, "resolved", actor, now=now, channel=channel, note=note, outcome=outcome.value
         )
+        step = FeedStep.FALSE_ALARM if outcome is Outcome.FALSE_ALARM else FeedStep.RESOLVED
+        self._feed(conn, row.alarm_id, step, now, {"by": actor, "outcome": outcome.value})
+
+    def verify(
+        self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None
+    ) -> Action:
+        """The worker on site confirms the alarm is real (the brigade hears it at once); the
+        alarm stays open until it is resolved. A repeat changes nothing."""
+        now = self.clock()
+        with self.db.begin() as conn:
+            row = self._row(conn, alarm_id)
+            if row.state == State.RESOLVED:
+                raise IllegalTransition(alarm_id, State(row.state), "confirm", "it is resolved")
+            done = conn.execute(
+                sa.select(alarm_events.c.id).where(
+                    alarm_events.c.alarm_id == alarm_id, alarm_events.c.kind == "verified"
+                )
+            ).first()
+            if done is not None:
+                return Action(ActionResult(alarm_id, State(row.state), False, "already confirmed"))
+            self._event(conn, row, "verified", actor, now=now, channel=channel, note=note)
+            self._feed(conn, alarm_id, FeedStep.VERIFIED, now, {"worker": actor})
+        return Action(ActionResult(alarm_id, State(row.state), True, "confirmed real on site"))
+
+    def page_commander(
+        self, alarm_id: int, actor: str, kind: str, detail: dict[str, Any], token: str
+    ) -> bool:
+        """Tell the duty commander at once (a brigade refused the alarm): an audit event and
+        one message each, idempotent per *token*. False when it was done already."""
+        now = self.clock()
+        with self.db.begin() as conn:
+            row = self._row(conn, alarm_id)
+            mid = f"a{alarm_id}-{token}"
+            seen = conn.execute(
+                sa.select(alarm_events.c.id).where(
+                    alarm_events.c.alarm_id == alarm_id, alarm_events.c.kind == kind,
+                    alarm_events.c.detail.contains(json.dumps(mid)),
+                )
+            ).first()  # fmt: skip
+            if seen is not None:
+                return False
+            alarm = to_view(row)
+            request = StepRequest(row.next_seq, -1, TargetKind.DUTY_COMMANDER, 0, frozenset())
+            targets = self.ctx.dispatcher.targets(alarm, request)
+            cfg = self.config
+            for t in targets:
+                enqueue(
+                    conn, message_id=f"{mid}-{t.worker_id}", alarm_id=alarm_id, target=t,
+                    rendered=self.ctx.renderer.alert(alarm, t),
+                    channels=t.channels or cfg.outbox.channels, now=now,
+                    window_s=cfg.grouping.window_s,
+                )  # fmt: skip
+            workers = [t.worker_id for t in targets]
+            event = Event(alarm_id, row.key, row.severity, kind, actor, now,
+                          {**detail, "message": mid, "workers": workers})  # fmt: skip
+            append(conn, [event])
+        return True
 
     def need_help(
         self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None
@@ -303,6 +376,13 @@ class Lifecycle:
         if row is None:
             raise UnknownAlarm(alarm_id)
         return row
+
+    def _feed(
+        self, conn: Connection, alarm_id: int, step: FeedStep, now: float,
+        detail: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        if self.ctx.feed is not None:
+            self.ctx.feed.record(conn, alarm_id, step, now, detail or {})
 
     def _event(
         self, conn: Connection, row: Any, kind: str, actor: str, *, now: float,

@@ -32,6 +32,18 @@ class Outcome(enum.StrEnum):
     TEST = "test"
 
 
+class FeedStep(enum.StrEnum):
+    """What happened to an alarm that outside systems (the fire brigade) are told of, once each."""
+
+    RAISED = "raised"  # forwarded at once, unverified
+    CONFIRMED = "confirmed"  # a second detector (a correlation) confirmed it
+    ACKNOWLEDGED = "acknowledged"  # a grid worker took it and is on the way
+    ON_SITE = "on_site"  # the grid worker is there
+    VERIFIED = "verified"  # the grid worker on site confirmed it is real
+    FALSE_ALARM = "false_alarm"  # resolved as a false alarm: a Cancel
+    RESOLVED = "resolved"  # resolved otherwise (real, device fault, test, cleared)
+
+
 class TargetKind(enum.StrEnum):
     """Whom an escalation step reaches."""
 

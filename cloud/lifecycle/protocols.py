@@ -6,14 +6,24 @@
   translates ``ChannelError(retryable)`` into ``DeliveryError(retryable)``.
 - ``Renderer``: the notify templates (zh-CN / en, signed link); ``PlainRenderer`` until then.
 - ``CloseRuleAlarm``: ``rules.Engine.close`` (called on the event loop after a person resolves).
+- ``AlarmFeed``: ``cloud.brigade.feed.BrigadeFeed`` (the brigades' durable message queue).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from cloud.lifecycle.model import AlarmView, OutboundMessage, Rendered, StepRequest, Target
+from sqlalchemy.engine import Connection
+
+from cloud.lifecycle.model import (
+    AlarmView,
+    FeedStep,
+    OutboundMessage,
+    Rendered,
+    StepRequest,
+    Target,
+)
 
 CloseRuleAlarm = Callable[[str], object]
 
@@ -41,4 +51,15 @@ class Renderer(Protocol):
 
     def summary(self, worker_id: str, alarms: Sequence[AlarmView], locale: str) -> Rendered:
         """One message that carries several alarms held back by grouping."""
+        ...
+
+
+class AlarmFeed(Protocol):
+    def record(
+        self, conn: Connection, alarm_id: int, step: FeedStep, now: float,
+        detail: Mapping[str, object],
+    ) -> None:  # fmt: skip
+        """Inside the lifecycle's transaction: queue what outside systems must be told of
+        *step* (it commits, or rolls back, with the step). Called once per alarm and step
+        as the lifecycle sees it; a repeat must change nothing."""
         ...

@@ -20,7 +20,7 @@ from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.config import LifecycleConfig
 from cloud.lifecycle.model import WAITING_STATES, State, StepRequest, TargetKind
 from cloud.lifecycle.outbox import enqueue
-from cloud.lifecycle.protocols import Dispatcher, Renderer
+from cloud.lifecycle.protocols import AlarmFeed, Dispatcher, Renderer
 from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms
 from cloud.lifecycle.views import to_view
 from rules.meaning import Notify
@@ -47,6 +47,7 @@ class StepContext:
     config: LifecycleConfig
     dispatcher: Dispatcher
     renderer: Renderer
+    feed: AlarmFeed | None = None  # told of raises, confirmations, people's actions, outcomes
 
 
 def run_step(
