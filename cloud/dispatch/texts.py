@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from cloud.lifecycle import AlarmView, Rendered, Target
+from cloud.lifecycle.model import Notice, NoticeKind
 from cloud.notify import LinkSigner, Locale, link
 from cloud.notify.templates import AlarmFacts, render_alarm, render_summary
 from cloud.registry.model import Registry
@@ -23,6 +24,15 @@ DEVICE_KINDS = {
 # A Chinese alarm text with place, device id and the signed link needs two SMS segments (70
 # UCS-2 units each are too few); carriers join them into one message on the phone.
 SEGMENTS = {Locale.ZH_CN: 2, Locale.EN: 1}
+# the fire brigade's statuses as a grid worker reads them
+BRIGADE_STATUS = {
+    "received": ("消防已接警", "brigade received the alarm"),
+    "dispatched": ("消防已出动", "brigade dispatched"),
+    "en_route": ("消防在途", "brigade en route"),
+    "on_scene": ("消防已到场", "brigade on scene"),
+    "closed": ("消防已结案", "brigade closed the incident"),
+}
+NOTICE_TEXT_MAX = 120  # a brigade's own words, cut to keep the notice one message
 
 
 class NotifyRenderer:
@@ -81,3 +91,24 @@ class NotifyRenderer:
         url = self.link_for(worker_id, alarms[0].alarm_id) if alarms else self._base
         facts = [self.facts(a, loc) for a in alarms]
         return Rendered(render_summary(facts, loc, url, segments=SEGMENTS[loc]), url)
+
+    def notice(self, alarm: AlarmView, target: Target, notice: Notice) -> Rendered:
+        zh = target.locale != Locale.EN.value
+        url = self.link_for(target.worker_id, alarm.alarm_id)
+        return Rendered(f"{notice_text(notice, alarm.alarm_id, zh=zh)} {url}", url)
+
+
+def notice_text(notice: Notice, alarm_id: int, *, zh: bool) -> str:
+    """A notice's words: 【街道大脑】消防已出动（思明消防），预计6分钟到达。报警41 / en."""
+    own = " ".join(notice.text.split())[:NOTICE_TEXT_MAX]
+    if notice.kind is NoticeKind.BRIGADE_REQUEST:
+        if zh:
+            return f"【街道大脑】{notice.source}询问：{own}（报警{alarm_id}）"
+        return f"[Street brain] {notice.source} asks: {own} (alarm {alarm_id})"
+    said = BRIGADE_STATUS.get(notice.status, (notice.status, notice.status))
+    minutes = None if notice.eta_s is None else max(1, round(notice.eta_s / 60))
+    if zh:
+        eta = f"，预计{minutes}分钟到达" if minutes is not None else ""
+        return f"【街道大脑】{said[0]}（{notice.source}）{eta}。报警{alarm_id}"
+    eta = f", ETA {minutes} min" if minutes is not None else ""
+    return f"[Street brain] {notice.source}: {said[1]}{eta}. Alarm {alarm_id}"

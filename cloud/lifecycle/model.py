@@ -109,6 +109,24 @@ class Rendered:
     link: str
 
 
+class NoticeKind(enum.StrEnum):
+    """What a notice tells the people on an alarm (the Renderer words each kind)."""
+
+    BRIGADE_STATUS = "brigade_status"  # the fire brigade's own status (dispatched, ETA)
+    BRIGADE_REQUEST = "brigade_request"  # the fire brigade asks something of us
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the people on an alarm are told that is not the alarm itself."""
+
+    kind: NoticeKind
+    source: str  # who says it, as people know them (the brigade's name)
+    status: str = ""  # for BRIGADE_STATUS: received, dispatched, en_route, on_scene, closed
+    eta_s: int | None = None  # their estimated time of arrival, seconds from now
+    text: str = ""  # their own words (a request), passed through
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One message for a Sender. ``message_id`` is the idempotency key: resending it after a

@@ -91,6 +91,30 @@ def enqueue(
     return state
 
 
+def enqueue_notice(
+    conn: Connection,
+    *,
+    message_id: str,
+    alarm_id: int,
+    target: Target,
+    rendered: Rendered,
+    channels: Sequence[str],
+    now: float,
+) -> bool:
+    """Queue a notice at once (never held for a summary: a summary would word the alarm,
+    not the notice); False when *message_id* is queued already (a repeat adds nothing)."""
+    if conn.execute(sa.select(outbox.c.id).where(outbox.c.id == message_id)).first():
+        return False
+    row = _row(mid=message_id, worker=target.worker_id, locale=target.locale,
+               rendered=rendered, channels=channels, state=S.PENDING, now=now)  # fmt: skip
+    conn.execute(
+        sa.insert(outbox).values(
+            {**row, "alarm_id": alarm_id, "kind": "notice", "alarm_ids": json.dumps([alarm_id])}
+        )
+    )
+    return True
+
+
 def _row(
     *,
     mid: str,

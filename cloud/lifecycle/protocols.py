@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from cloud.lifecycle.model import (
     AlarmView,
     FeedStep,
+    Notice,
     OutboundMessage,
     Rendered,
     StepRequest,
@@ -51,6 +52,10 @@ class Renderer(Protocol):
 
     def summary(self, worker_id: str, alarms: Sequence[AlarmView], locale: str) -> Rendered:
         """One message that carries several alarms held back by grouping."""
+        ...
+
+    def notice(self, alarm: AlarmView, target: Target, notice: Notice) -> Rendered:
+        """A notice about *alarm* for one person (one SMS), with the alarm page's link."""
         ...
 
 
