@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
-from rules.meaning import Category, Notify, choices
+from rules.meaning import RULE_CATEGORIES, Notify, choices
 from rules.schema import (
     RULE_MODELS,
     CorrelationSpec,
@@ -101,7 +101,7 @@ def _check(spec: RuleSpec) -> None:
 
 # What a missing meaning field says: the fix, and that nothing will guess it.
 _MISSING = {
-    "category": f"missing: say what the alarm is about ({choices(Category)}), "
+    "category": f"missing: say what the alarm is about ({choices(RULE_CATEGORIES)}), "
     "on the entry or as the file's default; it is never guessed from the id",
     "notify": f"missing: say how people are told ({choices(Notify)}), "
     "on the entry or as the file's default",

@@ -8,6 +8,7 @@ guesses them from a rule id. The words people read are the rule's own ``title_en
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 
 class Category(enum.StrEnum):
@@ -27,6 +28,9 @@ class Category(enum.StrEnum):
     """A gateway offline: every device behind it is unwatched."""
     TEST = "test"
     """A test press or commissioning check: for the maintenance log only."""
+    REPORT = "report"
+    """A hazard a grid worker found and reported: a blocked fire exit, e-bikes charging
+    indoors, a damaged manhole cover, flooding (no rule raises these; people do)."""
 
 
 class Notify(enum.StrEnum):
@@ -52,6 +56,18 @@ class Notify(enum.StrEnum):
 _URGENCY = {"board": 0, "summary": 1, "page": 2}
 
 
-def choices(enum_type: type[enum.StrEnum]) -> str:
+RULE_CATEGORIES = tuple(c for c in Category if c is not Category.REPORT)
+"""What a rule may declare: ``report`` is for people's hazard reports only."""
+
+
+def choices(values: Iterable[enum.StrEnum]) -> str:
     """``fire, flood, …``: the values a YAML field accepts, for error messages."""
-    return ", ".join(m.value for m in enum_type)
+    return ", ".join(m.value for m in values)
+
+
+def rule_category(value: Category) -> Category:
+    """A rule's category: any but ``report`` (ValueError names the ones it may be)."""
+    if value is Category.REPORT:
+        raise ValueError(f"report is for workers' hazard reports; a rule is one of: "
+                         f"{choices(RULE_CATEGORIES)}")  # fmt: skip
+    return value

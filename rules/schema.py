@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from rules.meaning import Category, Notify
+from rules.meaning import Category, Notify, rule_category
 from rules.model import Clears, Severity
 
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")]
@@ -25,6 +25,7 @@ TITLE_ZH_MAX = 20
 TitleEn = Annotated[str, Field(min_length=1, max_length=TITLE_EN_MAX)]
 TitleZh = Annotated[str, Field(min_length=1, max_length=TITLE_ZH_MAX)]
 CATEGORY = "what the alarm is about (rules.meaning.Category); never guessed from the id"
+RuleCategory = Annotated[Category, AfterValidator(rule_category)]
 NOTIFY = "page: at once; summary: in the worker's next grouped summary; board: nobody messaged"
 
 
@@ -49,7 +50,7 @@ class _RuleSpec(_Spec):
     id: RuleId = Field(description="unique across the rule set; keys alarms with the device")
     title_en: TitleEn = Field(description="English title: the words people read")
     title_zh: TitleZh = Field(description="中文标题: 告警短信里的用词")
-    category: Category = Field(description=CATEGORY)
+    category: RuleCategory = Field(description=CATEGORY)
     notify: Notify = Field(description=NOTIFY)
     types: list[str] | None = Field(
         None, description="device types this rule applies to; default the file's device_type"
@@ -183,7 +184,7 @@ class CorrelationSpec(_Spec):
     min_devices: int = Field(2, ge=2, description="distinct devices needed")
     title_en: TitleEn = Field(description="title of the confirmation")
     title_zh: TitleZh = Field(description="确认标题")
-    category: Category = Field(description=CATEGORY)
+    category: RuleCategory = Field(description=CATEGORY)
     notify: Notify = Field(description=NOTIFY + " (once confirmed)")
     reason: Reason
 
@@ -238,7 +239,7 @@ class RuleFileSpec(_Spec):
     """One rule file; entries stay raw here and are validated one by one (every error found)."""
 
     device_type: str | None = Field(None, description="default scope of this file's rules")
-    category: Category | None = Field(
+    category: RuleCategory | None = Field(
         None, description="default category of this file's rules and correlations"
     )
     notify: Notify | None = Field(

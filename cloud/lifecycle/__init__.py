@@ -17,6 +17,7 @@ from cloud.lifecycle.lifecycle import Lifecycle
 from cloud.lifecycle.model import (
     ActionResult,
     AlarmView,
+    FeedStep,
     OutboundMessage,
     OutboxState,
     Outcome,
@@ -27,16 +28,23 @@ from cloud.lifecycle.model import (
     TargetKind,
 )
 from cloud.lifecycle.plaintext import PlainRenderer
-from cloud.lifecycle.protocols import CloseRuleAlarm, Dispatcher, Renderer, Sender
+from cloud.lifecycle.protocols import AlarmFeed, CloseRuleAlarm, Dispatcher, Renderer, Sender
+from cloud.lifecycle.reports import TITLES as HAZARD_TITLES
+from cloud.lifecycle.reports import HazardKind, HazardReport
 
 __all__ = [
+    "HAZARD_TITLES",
     "ActionResult",
     "AlarmDesk",
+    "AlarmFeed",
     "AlarmView",
     "CloseRuleAlarm",
     "ConfigError",
     "DeliveryError",
     "Dispatcher",
+    "FeedStep",
+    "HazardKind",
+    "HazardReport",
     "IllegalTransition",
     "Lifecycle",
     "LifecycleConfig",

@@ -30,6 +30,7 @@ from cloud.lifecycle.model import ActionResult, Outcome
 from cloud.lifecycle.overdue import refresh
 from cloud.lifecycle.plaintext import PlainRenderer
 from cloud.lifecycle.protocols import AlarmFeed, CloseRuleAlarm, Dispatcher, Renderer, Sender
+from cloud.lifecycle.reports import HazardReport
 from cloud.lifecycle.rule_alarms import AlarmChange
 from cloud.lifecycle.sender import OutboxSender
 from cloud.lifecycle.steps import StepContext, Timer
@@ -214,6 +215,16 @@ class AlarmDesk:
     ) -> ActionResult:
         """A worker asks for help: the escalation's next step runs at once."""
         return await self._act(self.lifecycle.need_help, alarm_id, actor, channel, note)
+
+    async def report(self, report: HazardReport) -> int:
+        """A worker's hazard report becomes an alarm, dispatched at once; its alarm id."""
+        alarm_id, timers = await self._retry(
+            functools.partial(self.lifecycle.report, report), "storing a hazard report"
+        )
+        self.escalator.add(timers)
+        self._committed()
+        self._overdue_kick.set()
+        return int(alarm_id)
 
     async def verify(
         self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from cloud.lifecycle import machine
+from cloud.lifecycle import machine, reports
 from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.errors import IllegalTransition, UnknownAlarm
 from cloud.lifecycle.model import (
@@ -33,7 +33,7 @@ from cloud.lifecycle.rule_alarms import AlarmChange, alarm_events, alarms
 from cloud.lifecycle.steps import StepContext, Timer, climb, rearm, run_step
 from cloud.lifecycle.tables import lifecycle_alarms
 from cloud.lifecycle.views import to_view
-from rules.meaning import Notify
+from rules.meaning import Category, Notify
 
 logger = logging.getLogger(__name__)
 ACTOR = "lifecycle"
@@ -98,6 +98,16 @@ class Lifecycle:
         if rows or auto:
             logger.info("adopted %d open alarms and %d missed clears", len(rows), len(auto))
         return timers
+
+    def report(self, report: reports.HazardReport) -> tuple[int, list[Timer]]:
+        """A worker's hazard report: an alarm dispatched like a sensor's (a repeat: the same)."""
+        now = self.clock()
+        with self.db.begin() as conn:
+            found = reports.existing(conn, report.report_id)
+            if found is not None:
+                return found, []
+            row = reports.store(conn, report, now)
+            return int(row.id), self._adopt(conn, row, now)
 
     def _raise(self, conn: Connection, c: AlarmChange, now: float) -> list[Timer]:
         row = conn.execute(
@@ -261,8 +271,9 @@ class Lifecycle:
             self._resolve_row(conn, row, actor, outcome, channel=channel, note=note, now=now)
         cancel = tuple(Timer(k, alarm_id, row.next_seq, now).job_id
                        for k in ("step", "ack_timeout"))  # fmt: skip
+        engine_key = None if row.category == Category.REPORT else row.key  # no rule's alarm
         return Action(ActionResult(alarm_id, d.to, True, d.detail), cancel=cancel,
-                      close_key=row.key)  # fmt: skip
+                      close_key=engine_key)  # fmt: skip
 
     def _resolve_row(
         self, conn: Connection, row: Any, actor: str, outcome: Outcome, *,
@@ -287,6 +298,9 @@ class Lifecycle:
         )
         step = FeedStep.FALSE_ALARM if outcome is Outcome.FALSE_ALARM else FeedStep.RESOLVED
         self._feed(conn, row.alarm_id, step, now, {"by": actor, "outcome": outcome.value})
+        if row.category == Category.REPORT:
+            done = self._row(conn, row.alarm_id)
+            reports.tell_reporter(conn, done, self.config, self.ctx.renderer, now)
 
     def verify(
         self, alarm_id: int, actor: str, channel: str | None = None, note: str | None = None

@@ -156,6 +156,7 @@ _SUMMARY_ORDER = (
     Category.FLOOD,
     Category.MANHOLE,
     Category.EBIKE,
+    Category.REPORT,
     Category.GATEWAY,
     Category.DEVICE_FAULT,
     Category.TEST,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from rules import Category, Engine, Notify, library_texts, parse_ruleset
+from rules.meaning import RULE_CATEGORIES
 from tests.rules import helpers
 from tests.rules.helpers import device, event, feed, ruleset
 
@@ -189,7 +190,7 @@ def test_every_library_rule_and_correlation_means_what_was_chosen() -> None:
 
 def test_every_category_is_used_by_the_library_and_record_only_rules_stay_on_the_board() -> None:
     rs = parse_ruleset(library_texts())
-    assert {r.category for r in rs.rules.values()} == set(Category)
+    assert {r.category for r in rs.rules.values()} == set(RULE_CATEGORIES)
     for rule in rs.rules.values():
         if rule.record_only:
             assert rule.notify is Notify.BOARD, rule.id
@@ -203,3 +204,8 @@ def test_describe_says_what_each_rule_means() -> None:
         for line in lines
     ), lines
     assert any(line.endswith("— fire, page: Fire confirmed / 火警确认") for line in lines)
+
+
+def test_no_rule_may_declare_a_workers_report() -> None:
+    found = errors(FLOOD.replace("category: device_fault", "category: report"))
+    assert any("report is for workers' hazard reports" in line for line in found), found
