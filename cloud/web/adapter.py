@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cloud.lifecycle import ActionResult, AlarmDesk, Outcome, State, views
+from cloud.lifecycle import ActionResult, AlarmDesk, HazardReport, Outcome, State, views
 from cloud.registry import store as registry_store
 from cloud.registry import tables as registry
+from cloud.registry.geo import in_polygons
 from cloud.web.protocols import AlarmPage, HistoryEntry, Place, RegistryFile, WorkerInfo
 
 _EXPORTS: dict[RegistryFile, Callable[[Engine], str]] = {
@@ -95,7 +96,26 @@ class LifecycleWorkerDesk:
             registry_store.set_push_subscription, self._registry, worker_id, subscription_json
         )
 
+    async def report_hazard(self, report: HazardReport) -> int:
+        return await self._desk.report(report)
+
+    async def area_at(self, lat: float, lon: float) -> tuple[str, str]:
+        return await asyncio.to_thread(self._area_at, lat, lon)
+
     # -- blocking parts, in a thread -------------------------------------------------------------
+    def _area_at(self, lat: float, lon: float) -> tuple[str, str]:
+        g = registry.grids
+        with self._registry.connect() as conn:
+            rows = conn.execute(sa.select(g.c.id, g.c.community, g.c.geometry)).all()
+        for r in rows:
+            geometry = json.loads(r.geometry)
+            polygons = geometry["coordinates"]
+            if geometry["type"] == "Polygon":
+                polygons = [polygons]
+            if in_polygons(lat, lon, polygons):
+                return r.community, r.id
+        return "", ""
+
     def _worker(self, where: sa.ColumnElement[bool]) -> WorkerInfo | None:
         w = registry.workers
         with self._registry.connect() as conn:

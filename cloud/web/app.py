@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
@@ -14,9 +15,10 @@ from fastapi.responses import HTMLResponse
 from pydantic import SecretStr
 
 from cloud.notify import LinkSigner
+from cloud.web import hazard, pwa, registry_api, sms
 from cloud.web import page as worker_page
-from cloud.web import pwa, registry_api, sms
-from cloud.web.protocols import RegistryDesk, WorkerDesk
+from cloud.web.photos import PhotoStore
+from cloud.web.protocols import RegistryDesk, ReportDesk, WorkerDesk
 from cloud.web.render import environment
 from cloud.web.render import page as render_page
 from cloud.web.settings import WebSettings
@@ -30,6 +32,7 @@ def create_app(
     public_base_url: str,
     clock: Callable[[], float],
     settings: WebSettings | None = None,
+    photo_dir: Path | None = None,
 ) -> FastAPI:
     """Routes over *desk*. *public_base_url* is what Twilio and the links use (e.g.
     ``https://alarm.example.cn``); *clock* gives epoch seconds (token expiry, positions).
@@ -37,7 +40,10 @@ def create_app(
     *settings* turn on the registry API (admin token) and the page's push button (VAPID
     public key), both needing a *desk* that is also a ``RegistryDesk``, and Twilio's SMS
     webhook (its auth token, or *twilio_auth_token*): without a token there is no webhook
-    (404); an empty one is refused (ValueError), as it would verify forged requests."""
+    (404); an empty one is refused (ValueError), as it would verify forged requests.
+
+    With *photo_dir* and a desk that is also a ``ReportDesk``, workers report hazards from
+    the page (``/m/{token}/report``), their photos kept there."""
     parts = urlsplit(public_base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"public_base_url {public_base_url!r} is not an http(s) URL")
@@ -53,6 +59,10 @@ def create_app(
     app.include_router(
         pwa.router(desk, signer, env, clock, origin, push_services=settings.push_services)
     )
+    if photo_dir is not None and isinstance(desk, ReportDesk):
+        app.include_router(
+            hazard.router(desk, signer, env, clock, origin, photos=PhotoStore(photo_dir))  # type: ignore[arg-type]
+        )
     twilio_token = _twilio_token(twilio_auth_token, settings.twilio_auth_token)
     if twilio_token is not None:
         app.include_router(sms.router(desk, twilio_token, public_base_url))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from cloud.lifecycle import ActionResult, Outcome, State
+from cloud.lifecycle import ActionResult, HazardReport, Outcome, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,4 +141,17 @@ class RegistryDesk(Protocol):
 
     async def set_push_subscription(self, worker_id: str, subscription_json: str) -> bool:
         """Store the worker's Web Push subscription; False if there is no such worker."""
+        ...
+
+
+@runtime_checkable
+class ReportDesk(Protocol):
+    """Hazard reports from the worker's page (a desk with this gets ``/m/{token}/report``)."""
+
+    async def report_hazard(self, report: HazardReport) -> int:
+        """Raise the report as an alarm (the same report id again: the same alarm); its id."""
+        ...
+
+    async def area_at(self, lat: float, lon: float) -> tuple[str, str]:
+        """(community, grid) of the grid polygon holding the point; empty strings if none."""
         ...
