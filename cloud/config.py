@@ -115,6 +115,61 @@ class HealthConfig(_Model):
     )
 
 
+class WebhookTls(_Model):
+    """TLS for webhooks to a brigade: whom we trust, and our client certificate (mutual TLS)."""
+
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle the brigade's server is checked against; "
+        "default: the system's."
+    )  # fmt: skip
+    cert_file: Path | None = Field(
+        default=None, description="Our client certificate (PEM), for brigades that want mTLS."
+    )
+    key_file: Path | None = Field(default=None, description="Its private key (PEM).")
+
+
+class BrigadeListen(_Model):
+    """A dedicated HTTPS listener for brigades' systems that requires a client certificate."""
+
+    listen: str = Field(description="host:port of the mutual-TLS listener (the same web app).")
+    cert_file: Path = Field(description="Server certificate (PEM).")
+    key_file: Path = Field(description="Server private key (PEM).")
+    client_ca_file: Path = Field(
+        description="CA that signed the brigades' client certificates; any other is refused."
+    )
+
+
+class BrigadeConfig(_Model):
+    """Webhooks to fire brigades: retries, dead letters, timeouts, TLS (see cloud.brigade)."""
+
+    backoff_base_s: float = Field(default=1.0, gt=0, description="First retry after this long.")
+    backoff_max_s: float = Field(
+        default=30.0, gt=0,
+        description="Longest wait between retries (doubling up to it, jittered), so a brigade "
+        "back from an outage is caught up within this long.",
+    )  # fmt: skip
+    max_attempts: int = Field(
+        default=1000, ge=1, description="After this many failed attempts a message is dead."
+    )
+    max_age_s: float = Field(
+        default=3600.0, gt=0, description="A message still undelivered this long after its "
+        "step is dead (listed by `brigade dead`; `redeliver` sends it again)."
+    )  # fmt: skip
+    timeout_s: float = Field(default=5.0, gt=0, description="Per POST: connect and answer.")
+    batch: int = Field(default=50, ge=1, description="Messages sent per pass, at most.")
+    sender: str = Field(
+        default="gridalarm@localhost",
+        description="CAP <sender>: stable for this installation (e.g. gridalarm@street.example).",
+    )
+    tls: WebhookTls = Field(default_factory=WebhookTls, description="TLS for every brigade.")
+    tls_by_brigade: dict[str, WebhookTls] = Field(
+        default_factory=dict, description="TLS for one brigade (by id), instead of `tls`."
+    )
+    listen: BrigadeListen | None = Field(
+        default=None, description="Optional mutual-TLS HTTPS listener for brigades' systems."
+    )
+
+
 class CloudConfig(_Model):
     """A whole cloud worker."""
 
@@ -142,6 +197,9 @@ class CloudConfig(_Model):
     )
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="Limits of /readyz (lag, outbox age)."
+    )
+    brigade: BrigadeConfig = Field(
+        default_factory=BrigadeConfig, description="Webhooks to fire brigades (with dispatch)."
     )
     checkpoint_interval_s: float = Field(
         default=0.5, gt=0, le=5, description="Commit alarms + state and acknowledge this often."
@@ -186,9 +244,28 @@ def resolve(config: CloudConfig, base: Path) -> CloudConfig:
             update={
                 "lifecycle": base / d.lifecycle if d.lifecycle else None,
                 "registry_dir": base / d.registry_dir if d.registry_dir else None,
+                "photo_dir": base / d.photo_dir,
             }
         )
+    update["brigade"] = _resolve_brigade(config.brigade, base)
     mqtt = config.mqtt
     if mqtt.password is None and settings.mqtt_password is not None:
         update["mqtt"] = mqtt.model_copy(update={"password": settings.mqtt_password})
     return config.model_copy(update=update)
+
+
+def _resolve_brigade(b: BrigadeConfig, base: Path) -> BrigadeConfig:
+    def tls(t: WebhookTls) -> WebhookTls:
+        return t.model_copy(update={k: base / v for k, v in t if v is not None})
+
+    listen = b.listen
+    if listen is not None:
+        files = ("cert_file", "key_file", "client_ca_file")
+        listen = listen.model_copy(update={k: base / getattr(listen, k) for k in files})
+    return b.model_copy(
+        update={
+            "tls": tls(b.tls),
+            "tls_by_brigade": {k: tls(v) for k, v in b.tls_by_brigade.items()},
+            "listen": listen,
+        }
+    )

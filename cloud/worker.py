@@ -29,6 +29,7 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Engine as Database
 
+from cloud.brigade.listener import MutualTlsServer
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
 from cloud.database import open_database
 from cloud.dispatch import credentials
@@ -196,6 +197,10 @@ def _bind_all(config: CloudConfig, *, web: bool = True) -> dict[str, socket.sock
             sockets["web"] = bind(
                 config.dispatch.http_listen, "set dispatch.http_listen in the cloud config"
             )
+        if config.dispatch is not None and config.brigade.listen is not None:
+            sockets["brigade"] = bind(
+                config.brigade.listen.listen, "set brigade.listen.listen in the cloud config"
+            )
     except PortInUse:
         for sock in sockets.values():
             sock.close()
@@ -251,7 +256,7 @@ async def _running(
                 open_dispatch(
                     config.dispatch, plan.lifecycle, plan.settings,
                     database_url=config.database_url, db=db, devices=registry, engine=engine,
-                    health=health, console=console,
+                    health=health, console=console, brigade=config.brigade,
                 )
             )  # fmt: skip
             ingest.on_changes = cloud.dispatch.desk.on_changes
@@ -269,6 +274,7 @@ async def _running(
                 tasks.append(tg.create_task(sink.run(), name="cloud.sink"))
             if cloud.dispatch is not None:
                 tasks.append(tg.create_task(cloud.dispatch.desk.run(), name="cloud.desk"))
+                tasks.append(tg.create_task(cloud.dispatch.brigade.run(), name="cloud.brigade"))
             for n, server in enumerate(servers):
                 tg.create_task(server.serve(), name=f"cloud.http[{n}]")
             notifier = Notifier()
@@ -326,6 +332,9 @@ def _servers(cloud: Cloud, sockets: dict[str, socket.socket]) -> list[Server]:
         health.probe("outbox_age", lambda: views.outbox_problem(db, time.time(), max_age))
         serve_readiness(cloud.dispatch.app, health)
         servers.append(Server(cloud.dispatch.app, sockets["web"]))
+        listen = cloud.config.brigade.listen
+        if listen is not None and "brigade" in sockets:
+            servers.append(MutualTlsServer(cloud.dispatch.app, sockets["brigade"], listen))
     return servers
 
 

@@ -20,7 +20,9 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine as Database
 
 from cloud.brigade.feed import BrigadeFeed, create_feed_tables
-from cloud.config import DispatchConfig
+from cloud.brigade.sender import BrigadeSender
+from cloud.brigade.webhook import WebhookClient
+from cloud.config import BrigadeConfig, DispatchConfig
 from cloud.dispatch import credentials
 from cloud.dispatch.ranking import WorkerIndex
 from cloud.dispatch.senders import ChannelSender
@@ -49,6 +51,7 @@ class Dispatch:
     channels: dict[str, Channel]
     base_url: str
     app: FastAPI
+    brigade: BrigadeSender  # the webhook task: the worker runs its ``run()``
 
 
 async def make_channels(
@@ -93,6 +96,7 @@ async def open_dispatch(
     engine: Engine,
     health: Health | None = None,
     console: Callable[[str], None] | None = None,
+    brigade: BrigadeConfig | None = None,
 ) -> AsyncIterator[Dispatch]:
     await asyncio.to_thread(create_registry_tables, db)
     await asyncio.to_thread(create_feed_tables, db)
@@ -114,6 +118,11 @@ async def open_dispatch(
         health=health,
     )
     async with stack:
+        webhooks = await stack.enter_async_context(WebhookClient(brigade or BrigadeConfig()))
+        brigade_sender = BrigadeSender(
+            desk.db, brigade or BrigadeConfig(), webhooks, page=desk.page_commander, health=health
+        )
+        desk.after_commit.append(brigade_sender.kick)
         await desk.open()
         try:
             for key in await desk.stale_engine_keys([a.key for a in engine.open_alarms()]):
@@ -127,6 +136,6 @@ async def open_dispatch(
                 clock=time.time,
                 settings=credentials.web(settings),
             )
-            yield Dispatch(desk, index, channels, config.public_base_url, app)
+            yield Dispatch(desk, index, channels, config.public_base_url, app, brigade_sender)
         finally:
             desk.close()

@@ -1,0 +1,188 @@
+"""The brigade webhook task: claim due messages, POST them signed, record how each ended.
+
+Woken by ``kick()`` (the desk calls it after each lifecycle transaction) or when the next
+retry falls due. A claim is committed ``sending`` before the POST, so a kill -9 at any point
+sends the message again under the same idempotency key. A brigade whose webhook keeps
+failing is a part in fault on ``/readyz`` (``brigade.<id>``): one log line when it starts,
+one when it recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.engine import Engine
+
+from cloud.brigade import delivery, directory
+from cloud.brigade.answers import PAGE_KIND, rejection_token
+from cloud.brigade.body import CONTENT_TYPE, Message, encode_json
+from cloud.brigade.cap import CAP_CONTENT_TYPE, encode_cap
+from cloud.brigade.delivery import Sent
+from cloud.brigade.directory import WebhookFormat
+from cloud.brigade.signing import IDEMPOTENCY_HEADER, sign
+from cloud.brigade.webhook import Post
+from cloud.config import BrigadeConfig
+from cloud.faults import DATABASE, until_done
+from cloud.health import Health
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+IDLE_WAIT_S = 60.0  # longest sleep with nothing due (a kick wakes it sooner)
+Pager = Callable[[int, str, str, dict[str, Any], str], Awaitable[bool]]
+
+
+class Poster(Protocol):
+    async def post(
+        self, brigade_id: str, urls: list[str], body: bytes, headers: dict[str, str]
+    ) -> Post: ...
+
+
+class BrigadeSender:
+    """Pushes the brigade queue out; ``run()`` is its long task."""
+
+    def __init__(
+        self, db: Engine, config: BrigadeConfig, poster: Poster, *, page: Pager | None = None,
+        clock: Callable[[], float] = time.time, health: Health | None = None,
+    ) -> None:  # fmt: skip
+        self._db = db
+        self._cfg = config
+        self._poster = poster
+        self._page = page
+        self._clock = clock
+        self._health = health
+        self._failing: set[str] = set()
+        self._kick = asyncio.Event()
+        self.delivered = 0
+        self.failed_attempts = 0
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def recover(self) -> int:
+        """At start (blocking): ``sending`` rows had an unknown outcome; send them again."""
+        with self._db.begin() as conn:
+            n = delivery.recover_sending(conn)
+        if n:
+            logger.warning("brigade webhooks: %d were being sent at a crash: resending, "
+                           "same idempotency keys", n)  # fmt: skip
+        return n
+
+    async def run(self) -> None:
+        await self._db_call(self.recover, "recovering")
+        while True:
+            self._kick.clear()
+            claimed = await self._db_call(self._claim, "claiming messages")
+            if claimed:
+                results = await asyncio.gather(*(self._send(*c) for c in claimed))
+                pages = await self._db_call(
+                    functools.partial(self._record, results), "recording results"
+                )
+                await self._page_rejections(pages)
+                continue
+            await self._db_call(self._clear_idle_faults, "reading open messages")
+            wake = await self._db_call(self._next_wake, "reading the next retry time")
+            timeout = IDLE_WAIT_S if wake is None else max(0.0, wake - self._clock())
+            with contextlib.suppress(TimeoutError):  # not wait_for: see OutboxSender.run
+                async with asyncio.timeout(min(timeout, IDLE_WAIT_S)):
+                    await self._kick.wait()
+
+    async def _db_call(self, op: Callable[[], T], what: str) -> T:
+        return await until_done(op, part=DATABASE, health=self._health, what=f"brigade: {what}")
+
+    def _claim(self) -> list[tuple[Message, directory.Brigade, str]]:
+        with self._db.begin() as conn:
+            msgs = delivery.claim(conn, self._clock(), self._cfg.batch)
+            found: dict[str, tuple[directory.Brigade, str]] = {}
+            for b in {msg.brigade_id for msg in msgs}:
+                found[b] = (directory.brigade(conn, b), directory.signing_secret(conn, b))
+        return [(msg, *found[msg.brigade_id]) for msg in msgs]
+
+    def _next_wake(self) -> float | None:
+        with self._db.connect() as conn:
+            return delivery.next_wake(conn)
+
+    def encode(self, msg: Message, fmt: WebhookFormat) -> tuple[bytes, str]:
+        if fmt is WebhookFormat.CAP:
+            return encode_cap(msg, self._cfg.sender), CAP_CONTENT_TYPE
+        return encode_json(msg), CONTENT_TYPE
+
+    async def _send(self, msg: Message, b: directory.Brigade, secret: str) -> Sent:
+        try:
+            body, ctype = self.encode(msg, b.format)
+        except Exception as err:
+            logger.exception("alarm %d: brigade %s: %s not encodable", msg.alarm_id, b.id,
+                             msg.message_id)  # fmt: skip
+            return Sent(msg, error=f"not encodable: {type(err).__name__}: {err}"[:300])
+        # signed at the wall clock: the receiver checks the timestamp against its own
+        headers = {**sign(secret, body, time.time()), IDEMPOTENCY_HEADER: msg.message_id,
+                   "Content-Type": ctype}  # fmt: skip
+        post = await self._poster.post(b.id, [str(u) for u in b.webhook_urls], body, headers)
+        return Sent(msg, post.delivered, post.retryable, post.error, post.status, post.answer)
+
+    def _record(self, results: list[Sent]) -> list[Sent]:
+        with self._db.begin() as conn:
+            pages = delivery.record(conn, results, self._cfg, self._clock())
+        for r in results:
+            msg = r.message
+            if r.delivered:
+                self.delivered += 1
+                logger.info("alarm %d: brigade %s: %s delivered (HTTP %s)", msg.alarm_id,
+                            msg.brigade_id, msg.message_id, r.status)  # fmt: skip
+            else:
+                self.failed_attempts += 1
+                logger.info("alarm %d: brigade %s: %s attempt %d failed%s: %s", msg.alarm_id,
+                            msg.brigade_id, msg.message_id, msg.attempts,
+                            "" if r.retryable else " for good", r.error)  # fmt: skip
+        self._brigade_health(results)
+        return pages
+
+    def _brigade_health(self, results: list[Sent]) -> None:
+        """A brigade whose every POST of this pass failed in a way that passes is in fault;
+        one that took a message is fine again. A refused message says nothing of it."""
+        by: dict[str, list[Sent]] = {}
+        for r in results:
+            by.setdefault(r.message.brigade_id, []).append(r)
+        for b, rs in by.items():
+            down = [r for r in rs if not r.delivered and r.retryable]
+            if any(r.delivered for r in rs):
+                self._mark(b, ok=True)
+            elif down and len(down) == len(rs):
+                self._mark(b, ok=False, why=f"webhook failing, retrying: {down[-1].error}")
+
+    def _mark(self, brigade_id: str, *, ok: bool, why: str = "") -> None:
+        if ok:
+            self._failing.discard(brigade_id)
+        else:
+            self._failing.add(brigade_id)
+        if self._health is not None:
+            self._health.mark(f"brigade.{brigade_id}", ok, why)
+
+    def _clear_idle_faults(self) -> None:
+        """A failing brigade with nothing left to send (all dead or redelivered elsewhere) is
+        no longer a fault of ours to show."""
+        if not self._failing:
+            return
+        with self._db.connect() as conn:
+            idle = [b for b in self._failing if not delivery.has_open(conn, b)]
+        for b in idle:
+            self._mark(b, ok=True)
+
+    async def _page_rejections(self, pages: list[Sent]) -> None:
+        if self._page is None:
+            return
+        for r in pages:
+            msg, answer = r.message, r.answer
+            assert answer is not None
+            detail = {"brigade": msg.brigade_id, "message_id": msg.message_id,
+                      **answer.model_dump(mode="json", exclude_none=True)}  # fmt: skip
+            logger.warning("alarm %d: brigade %s rejected it (%s): paging the duty commander",
+                           msg.alarm_id, msg.brigade_id, answer.reason)  # fmt: skip
+            await self._page(msg.alarm_id, f"brigade:{msg.brigade_id}", PAGE_KIND, detail,
+                             rejection_token(msg.brigade_id))  # fmt: skip
