@@ -1,0 +1,1 @@
+"""Several cloud workers on one PostgreSQL: partition leases, fencing, membership, balance."""

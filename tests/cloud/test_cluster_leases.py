@@ -1,0 +1,155 @@
+"""Partition leases, fencing and balance on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from cloud.cluster.balance import moves, quota
+from cloud.cluster.leases import (
+    Fenced,
+    Lease,
+    LeaseRow,
+    acquire,
+    create_lease_tables,
+    fence,
+    leases,
+    release,
+    renew,
+)
+from cloud.cluster.members import heartbeat, leave, live_workers
+from tests.postgres import find_bin, postgres_server
+from tests.support import need_service, wait_until
+
+P = 16
+meta = sa.MetaData()
+writes = sa.Table("fenced_writes", meta, sa.Column("n", sa.Integer), sa.Column("by", sa.Text))
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    if find_bin() is None:
+        need_service("PostgreSQL")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def db(pg_url: str) -> Iterator[Engine]:
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "DROP TABLE IF EXISTS partition_leases, cluster_workers, fenced_writes"
+        )
+    create_lease_tables(engine, P)
+    meta.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_a_partition_has_one_owner_until_its_lease_expires(db: Engine) -> None:
+    with db.begin() as conn:
+        a = acquire(conn, 3, "worker-a", ttl_s=0.5)
+        assert a is not None and a.epoch == 1
+        assert acquire(conn, 3, "worker-b", ttl_s=0.5) is None  # held and alive
+        again = acquire(conn, 3, "worker-a", ttl_s=0.5)  # the owner renews: same epoch
+        assert again is not None and again.epoch == 1
+
+    got: list[Lease] = []
+
+    def take() -> bool:
+        with db.begin() as conn:
+            lease = acquire(conn, 3, "worker-b", ttl_s=30)
+        got.extend([lease] if lease else [])
+        return lease is not None
+
+    wait_until(take, 5, "worker-b takes the expired partition")
+    assert got[0].epoch == 2
+    with db.begin() as conn:
+        (row,) = [r for r in leases(conn) if r.partition == 3]
+    assert (row.owner, row.epoch, row.handovers, row.live) == ("worker-b", 2, 2, True)
+
+
+def test_a_paused_owner_writes_nothing_once_replaced(db: Engine) -> None:
+    with db.begin() as conn:
+        old = acquire(conn, 0, "worker-a", ttl_s=0.3)
+    assert old is not None
+    with db.begin() as conn:  # while it holds the lease, its writes land
+        fence(conn, old)
+        conn.execute(sa.insert(writes).values(n=1, by="a"))
+
+    def take() -> bool:
+        with db.begin() as conn:
+            return acquire(conn, 0, "worker-b", ttl_s=30) is not None
+
+    wait_until(take, 5, "the partition taken over")  # worker-a was "paused" meanwhile
+    with pytest.raises(Fenced), db.begin() as conn:  # it wakes up and tries to commit
+        conn.execute(sa.insert(writes).values(n=2, by="a"))
+        fence(conn, old)
+    with pytest.raises(Fenced), db.begin() as conn:
+        renew(conn, old, ttl_s=30)
+    with db.connect() as conn:
+        assert conn.execute(sa.select(writes.c.n)).scalars().all() == [1]
+
+
+def test_a_released_partition_is_free_at_once(db: Engine) -> None:
+    with db.begin() as conn:
+        lease = acquire(conn, 5, "worker-a", ttl_s=60)
+        assert lease is not None and release(conn, lease)
+        assert not release(conn, lease)
+        taken = acquire(conn, 5, "worker-b", ttl_s=60)
+    assert taken is not None and taken.epoch == 2
+
+
+def test_quotas_cover_every_partition_once() -> None:
+    for n in range(1, 8):
+        live = [f"w{i}" for i in range(n)]
+        assert sum(quota(w, live, 64) for w in live) == 64
+        assert max(quota(w, live, 64) for w in live) - min(quota(w, live, 64) for w in live) <= 1
+    assert quota("gone", ["w0"], 64) == 0
+
+
+def _round(db: Engine, workers: list[str], ttl_s: float) -> None:
+    """One balancing round of each worker, as its loop would run it."""
+    for w in workers:
+        with db.begin() as conn:
+            heartbeat(conn, w)
+            live = live_workers(conn, within_s=ttl_s)
+            plan = moves(w, live, leases(conn))
+            for p in plan.give:
+                owned = [r for r in leases(conn) if r.partition == p]
+                release(conn, _lease(owned[0]))
+            for p in plan.take:
+                acquire(conn, p, w, ttl_s)
+
+
+def _lease(row: LeaseRow) -> Lease:
+    assert row.owner is not None
+    return Lease(row.partition, row.owner, row.epoch, row.expires_at)
+
+
+def _owners(db: Engine) -> dict[str | None, int]:
+    with db.connect() as conn:
+        counts: dict[str | None, int] = {}
+        for r in leases(conn):
+            key = r.owner if r.live else None
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+def test_partitions_spread_evenly_and_move_when_a_worker_leaves(db: Engine) -> None:
+    workers = ["w-a", "w-b", "w-c"]
+    for _ in range(3):
+        _round(db, workers, ttl_s=30)
+    assert _owners(db) == {"w-a": 6, "w-b": 5, "w-c": 5}
+    with db.begin() as conn:
+        leave(conn, "w-c")  # a clean stop; its leases are then released...
+        for r in leases(conn):
+            if r.owner == "w-c":
+                release(conn, _lease(r))
+    for _ in range(2):
+        _round(db, ["w-a", "w-b"], ttl_s=30)
+    assert _owners(db) == {"w-a": 8, "w-b": 8}
