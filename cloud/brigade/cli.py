@@ -1,4 +1,5 @@
-"""`gridalarm cloud brigade add|list|revoke|rotate`: brigades and their API keys.
+"""`gridalarm cloud brigade add|list|revoke|rotate|secret|dead|redeliver`: brigades, their API
+keys and signing secret, and the webhooks given up on.
 
 A key's token is printed once, when it is made, and never again: the database holds a hash.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +17,8 @@ from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from cloud.brigade.deadletters import dead_letters
+from cloud.brigade.deadletters import redeliver as redeliver_dead
 from cloud.brigade.directory import (
     Brigade,
     UnknownBrigade,
@@ -25,6 +29,7 @@ from cloud.brigade.directory import (
     list_brigades,
     revoke_key,
     rotate_keys,
+    signing_secret,
 )
 from cloud.brigade.keys import NewKey, Scope, StoredKey
 from cloud.config import load_cloud_config
@@ -148,3 +153,55 @@ def rotate(
         typer.echo(f"no brigade {brigade_id}", err=True)
         raise typer.Exit(2) from None
     _show_key(new, brigade_id)
+
+
+@app.command()
+def dead(
+    config: ConfigOpt,
+    brigade_id: Annotated[str | None, typer.Option("--brigade", help="One brigade only.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Webhook messages given up on (refused, or out of retries), oldest first."""
+    letters = dead_letters(_db(config), brigade_id)
+    if as_json:
+        typer.echo(json.dumps([asdict(d) for d in letters], ensure_ascii=False, indent=2))
+        return
+    if not letters:
+        typer.echo("no dead letters")
+    for d in letters:
+        typer.echo(f"{d.message_id}  brigade {d.brigade_id}  alarm {d.alarm_id}  {d.step}  "
+                   f"{d.attempts} attempts  {d.last_error or ''}")  # fmt: skip
+
+
+@app.command()
+def redeliver(
+    config: ConfigOpt,
+    message_id: Annotated[str | None, typer.Argument(help="Message id (idempotency key).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every dead letter.")] = False,
+    brigade_id: Annotated[str | None, typer.Option("--brigade", help="One brigade only.")] = None,
+) -> None:
+    """Send dead letters again, under the same idempotency key (a running worker picks them
+    up at its next pass, within a minute)."""
+    if (message_id is None) == (not every):
+        typer.echo("give one message id, or --all", err=True)
+        raise typer.Exit(2)
+    n = redeliver_dead(_db(config), time.time(), message_id=message_id, brigade_id=brigade_id)
+    if n == 0:
+        typer.echo("no such dead letter", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{n} message(s) queued again")
+
+
+@app.command()
+def secret(
+    config: ConfigOpt, brigade_id: Annotated[str, typer.Argument(help="Brigade id.")]
+) -> None:
+    """The brigade's webhook signing secret (HMAC-SHA256), for their system's configuration."""
+    db = _db(config)
+    try:
+        with db.begin() as conn:
+            value = signing_secret(conn, brigade_id)
+    except UnknownBrigade:
+        typer.echo(f"no brigade {brigade_id}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(value)
