@@ -20,7 +20,9 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine as Database
 
 from cloud.brigade.feed import BrigadeFeed, create_feed_tables
+from cloud.brigade.portal import BrigadePortal
 from cloud.brigade.sender import BrigadeSender
+from cloud.brigade.status import create_status_tables
 from cloud.brigade.webhook import WebhookClient
 from cloud.config import BrigadeConfig, DispatchConfig
 from cloud.dispatch import credentials
@@ -100,6 +102,7 @@ async def open_dispatch(
 ) -> AsyncIterator[Dispatch]:
     await asyncio.to_thread(create_registry_tables, db)
     await asyncio.to_thread(create_feed_tables, db)
+    await asyncio.to_thread(create_status_tables, db)
     registry = await asyncio.to_thread(load_registry, db)
     index = WorkerIndex.build(registry)
     stack = contextlib.AsyncExitStack()
@@ -135,6 +138,7 @@ async def open_dispatch(
                 public_base_url=config.public_base_url,
                 clock=time.time,
                 settings=credentials.web(settings),
+                brigades=BrigadePortal(desk),
             )
             yield Dispatch(desk, index, channels, config.public_base_url, app, brigade_sender)
         finally:

@@ -14,11 +14,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cloud.brigade import status as brigade_status
 from cloud.lifecycle import ActionResult, AlarmDesk, HazardReport, Outcome, State, views
 from cloud.registry import store as registry_store
 from cloud.registry import tables as registry
 from cloud.registry.geo import in_polygons
-from cloud.web.protocols import AlarmPage, HistoryEntry, Place, RegistryFile, WorkerInfo
+from cloud.web.protocols import (
+    AlarmPage,
+    BrigadeNote,
+    HistoryEntry,
+    Place,
+    RegistryFile,
+    WorkerInfo,
+)
 
 _EXPORTS: dict[RegistryFile, Callable[[Engine], str]] = {
     RegistryFile.COMMUNITIES: registry_store.export_communities_csv,
@@ -48,6 +56,7 @@ class LifecycleWorkerDesk:
         self._desk = desk
         self._registry = registry_db
         self._on_position = on_position  # the dispatcher's live index: "nearest" uses it at once
+        brigade_status.create_status_tables(desk.db)  # the page shows the brigade's reports
 
     async def worker(self, worker_id: str) -> WorkerInfo | None:
         return await asyncio.to_thread(self._worker, registry.workers.c.id == worker_id)
@@ -76,6 +85,9 @@ class LifecycleWorkerDesk:
         self, alarm_id: int, worker_id: str, note: str | None, channel: str
     ) -> ActionResult:
         return await self._desk.need_help(alarm_id, worker_id, channel, note)
+
+    async def verify(self, alarm_id: int, worker_id: str, channel: str) -> ActionResult:
+        return await self._desk.verify(alarm_id, worker_id, channel)
 
     async def record_position(self, worker_id: str, lat: float, lon: float, ts: float) -> bool:
         stored = await asyncio.to_thread(
@@ -129,11 +141,14 @@ class LifecycleWorkerDesk:
     def _view(self, alarm_id: int) -> AlarmPage:
         row = self._desk.lifecycle.state(alarm_id)  # UnknownAlarm
         history = tuple(_entry(e) for e in self._desk.lifecycle.history(alarm_id))
+        with self._desk.db.connect() as conn:
+            notes = tuple(_note(name, r) for name, r in brigade_status.for_alarm(conn, alarm_id))
         return AlarmPage(
             alarm_id, row["title_zh"], row["title_en"], row["severity"], row["device"],
             row["raised_at"], State(row["state"]),
             Outcome(row["outcome"]) if row.get("outcome") else None,
-            self._place(row["device"]), history,
+            self._place(row["device"]), history, notes,
+            verified=any(e.kind == "verified" for e in history),
         )  # fmt: skip
 
     def _place(self, device: str | None) -> Place | None:
@@ -145,6 +160,14 @@ class LifecycleWorkerDesk:
         if r is None:
             return None
         return Place(r.lat, r.lon, r.address, r.building, r.floor, r.owner, r.owner_phone)
+
+
+def _note(brigade: str, r: brigade_status.Recorded) -> BrigadeNote:
+    said = r.report.status or r.report.answer
+    return BrigadeNote(
+        r.received_at, brigade, r.report.kind.value, said.value if said else "",
+        r.report.eta_s, r.report.text or "",
+    )  # fmt: skip
 
 
 def _entry(e: dict[str, Any]) -> HistoryEntry:

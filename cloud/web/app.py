@@ -1,4 +1,5 @@
-"""The web app: the worker's page (a PWA), Twilio's SMS webhook, the registry API, health.
+"""The web app: the worker's page (a PWA), Twilio's SMS webhook, the registry API, the fire
+brigades' API and its admin routes, health; ``/openapi.json`` and ``/docs`` describe them.
 
 The cloud worker owns the desk and its resources; this factory only builds routes.
 """
@@ -14,9 +15,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import SecretStr
 
+from cloud.brigade import admin_api as brigade_admin
+from cloud.brigade import api as brigade_api
+from cloud.brigade.portal import BrigadePortal
 from cloud.notify import LinkSigner
 from cloud.web import hazard, pwa, registry_api, sms
 from cloud.web import page as worker_page
+from cloud.web.docs import add_docs
 from cloud.web.photos import PhotoStore
 from cloud.web.protocols import RegistryDesk, ReportDesk, WorkerDesk
 from cloud.web.render import environment
@@ -33,6 +38,7 @@ def create_app(
     clock: Callable[[], float],
     settings: WebSettings | None = None,
     photo_dir: Path | None = None,
+    brigades: BrigadePortal | None = None,
 ) -> FastAPI:
     """Routes over *desk*. *public_base_url* is what Twilio and the links use (e.g.
     ``https://alarm.example.cn``); *clock* gives epoch seconds (token expiry, positions).
@@ -43,7 +49,10 @@ def create_app(
     (404); an empty one is refused (ValueError), as it would verify forged requests.
 
     With *photo_dir* and a desk that is also a ``ReportDesk``, workers report hazards from
-    the page (``/m/{token}/report``), their photos kept there."""
+    the page (``/m/{token}/report``), their photos kept there.
+
+    *brigades* turns on the brigade API (``/api/brigade/v1``) and, with the admin token, the
+    brigade admin routes (``/api/admin/brigades``)."""
     parts = urlsplit(public_base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"public_base_url {public_base_url!r} is not an http(s) URL")
@@ -52,7 +61,8 @@ def create_app(
     if settings.admin_token is not None and not stores:
         raise ValueError("an admin token is set but the desk has no registry (RegistryDesk)")
     env = environment()
-    app = FastAPI(title="gridalarm worker page", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="gridalarm", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    add_docs(app)
     origin = f"{parts.scheme}://{parts.netloc}"
     push_key = settings.vapid_public_key if stores else None
     app.include_router(worker_page.router(desk, signer, env, clock, origin, push_key=push_key))
@@ -68,6 +78,10 @@ def create_app(
         app.include_router(sms.router(desk, twilio_token, public_base_url))
     if settings.admin_token is not None and isinstance(desk, RegistryDesk):
         app.include_router(registry_api.router(desk, settings.admin_token))
+    if brigades is not None:
+        app.include_router(brigade_api.router(brigades))
+        if settings.admin_token is not None:
+            app.include_router(brigade_admin.router(brigades.db, settings.admin_token, clock))
 
     @app.exception_handler(worker_page.Refused)
     async def refused(_request: Request, exc: worker_page.Refused) -> HTMLResponse:

@@ -27,7 +27,7 @@ from cloud.web.render import ZH, nav_links, page, pick_locale
 logger = logging.getLogger(__name__)
 
 NOTE_MAX = 500
-ACTIONS = ("take", "arrive", "resolve", "false_alarm")
+ACTIONS = ("take", "arrive", "verify", "resolve", "false_alarm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +137,8 @@ async def _act(
         await desk.take(s.alarm_id, s.worker_id, "web")
     elif action == "arrive":
         await desk.arrive(s.alarm_id, s.worker_id, "web")
+    elif action == "verify":  # on site, the fire is real: the brigade hears it at once
+        await desk.verify(s.alarm_id, s.worker_id, "web")
     elif action == "false_alarm":
         await desk.resolve(s.alarm_id, s.worker_id, Outcome.FALSE_ALARM, note, "web")
     else:

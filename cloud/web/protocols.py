@@ -41,6 +41,18 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class BrigadeNote:
+    """The fire brigade's word on the alarm: its status, its answer or a request."""
+
+    ts: float
+    brigade: str  # its name, as people know it
+    kind: str  # status | answer | request
+    status: str = ""  # received, dispatched, en_route, on_scene, closed; or accepted, rejected
+    eta_s: int | None = None
+    text: str = ""  # a request, or a note
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmPage:
     """Everything the worker's page shows about one alarm."""
 
@@ -54,6 +66,8 @@ class AlarmPage:
     outcome: Outcome | None = None
     place: Place | None = None  # None: the device has no registered location
     history: tuple[HistoryEntry, ...] = ()
+    brigade: tuple[BrigadeNote, ...] = ()  # oldest first
+    verified: bool = False  # a worker on site confirmed the fire
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +120,10 @@ class WorkerDesk(Protocol):
 
     async def record_position(self, worker_id: str, lat: float, lon: float, ts: float) -> bool:
         """Store the worker's position (feeds "nearest"); False if a newer one is stored."""
+        ...
+
+    async def verify(self, alarm_id: int, worker_id: str, channel: str) -> ActionResult:
+        """The worker on site confirms the fire is real (the brigade hears it at once)."""
         ...
 
 

@@ -108,6 +108,16 @@ class FakeDesk:
         self.alarms[alarm_id] = replace(a, history=(*a.history, event))
         return ActionResult(alarm_id, a.state, False, "help requested")
 
+    async def verify(self, alarm_id: int, worker_id: str, channel: str) -> ActionResult:
+        a = await self.view(alarm_id)
+        if a.state is State.RESOLVED:
+            raise IllegalTransition(alarm_id, a.state, "confirm", "it is resolved")
+        if a.verified:
+            return ActionResult(alarm_id, a.state, False, "already confirmed")
+        event = HistoryEntry(NOW, "verified", worker_id, channel)
+        self.alarms[alarm_id] = replace(a, verified=True, history=(*a.history, event))
+        return ActionResult(alarm_id, a.state, True, "confirmed real on site")
+
     async def record_position(self, worker_id: str, lat: float, lon: float, ts: float) -> bool:
         self.positions.append((worker_id, lat, lon, ts))
         return True

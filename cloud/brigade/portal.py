@@ -1,0 +1,104 @@
+"""What the brigade API works with: the cloud database, the alarm desk and the stream's bell.
+
+Reads run in a thread; a back-channel report is stored first (its own transaction, waited
+out through database faults like the desk's work), then followed up: ``dispatched`` tells
+the grid worker (one SMS through the outbox), a rejection pages the duty commander. Both
+follow-ups are idempotent per brigade, so a report repeated after a crash between the two
+steps completes what the first left undone and doubles nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from cloud.brigade import area, status
+from cloud.brigade.answers import PAGE_KIND, Answer, rejection_token
+from cloud.brigade.directory import Brigade
+from cloud.brigade.facts import BrigadeAlarm, gather
+from cloud.brigade.status import BrigadeStatus, Kind, Recorded, Report
+from cloud.brigade.stream import Bell, latest_seq
+from cloud.faults import DATABASE, until_done
+from cloud.lifecycle import AlarmDesk
+from cloud.lifecycle.model import Notice, NoticeKind
+from cloud.lifecycle.notices import tell
+
+logger = logging.getLogger(__name__)
+
+
+class BrigadePortal:
+    """The brigade side of the cloud over one alarm desk."""
+
+    def __init__(self, desk: AlarmDesk, clock: Callable[[], float] = time.time) -> None:
+        self.desk = desk
+        self.db: Engine = desk.db
+        self.clock = clock
+        self.bell = Bell()  # the tables: ``create_feed_tables``, ``create_status_tables``
+        desk.after_commit.append(self.bell.ring)
+
+    async def _db(self, op: Callable[[], Any], what: str) -> Any:
+        return await until_done(op, part=DATABASE, health=self.desk.health, what=what)
+
+    async def alarms(
+        self, brigade: Brigade, which: area.Which, since: float | None
+    ) -> list[BrigadeAlarm]:
+        return list(await asyncio.to_thread(self._alarms, brigade, which, since))
+
+    def _alarms(self, brigade: Brigade, which: area.Which, since: float | None) -> list[Any]:
+        now = self.clock()
+        with self.db.connect() as conn:
+            ids = area.alarm_ids(conn, brigade, which, since, now)
+            return [a for a in (gather(conn, i, now) for i in ids) if a is not None]
+
+    async def alarm(self, brigade: Brigade, alarm_id: int) -> BrigadeAlarm | None:
+        """The alarm's facts now; None when unknown or outside the brigade's area."""
+        return await asyncio.to_thread(self._alarm, brigade, alarm_id)
+
+    def _alarm(self, brigade: Brigade, alarm_id: int) -> BrigadeAlarm | None:
+        with self.db.connect() as conn:
+            if not area.visible(conn, brigade, alarm_id):
+                return None
+            return gather(conn, alarm_id, self.clock())
+
+    async def latest_seq(self) -> int:
+        return await asyncio.to_thread(latest_seq, self.db)
+
+    async def report(self, brigade: Brigade, alarm_id: int, report: Report, key: str) -> Recorded:
+        """Store the brigade's report (NotVisible, KeyReused) and follow it up."""
+        rec: Recorded = await self._db(
+            functools.partial(status.record, self.db, brigade, alarm_id, report, key=key,
+                              now=self.clock()),
+            f"alarm {alarm_id}: storing brigade {brigade.id}'s {report.kind}",
+        )  # fmt: skip
+        if rec.first:
+            logger.info("alarm %d: brigade %s %s %s", alarm_id, brigade.id, report.kind,
+                        report.status or report.answer or "")  # fmt: skip
+        await self._follow_up(brigade, rec)
+        return rec
+
+    async def _follow_up(self, brigade: Brigade, rec: Recorded) -> None:
+        r, actor = rec.report, f"brigade:{brigade.id}"
+        token = hashlib.sha256(brigade.id.encode()).hexdigest()[:12]
+        if r.kind is Kind.STATUS and r.status is BrigadeStatus.DISPATCHED:
+            notice = Notice(NoticeKind.BRIGADE_STATUS, brigade.name, r.status.value, r.eta_s)
+            told = await self._db(
+                functools.partial(
+                    tell, self.db, self.desk.lifecycle.ctx, rec.alarm_id, notice,
+                    token=f"{token}-dispatched", actor=actor, now=self.clock(),
+                ),
+                f"alarm {rec.alarm_id}: telling its workers the brigade is dispatched",
+            )  # fmt: skip
+            if told:
+                self.desk.outbox.kick()
+        elif r.kind is Kind.ANSWER and r.answer is Answer.REJECTED:
+            detail = {"brigade": brigade.id, "reason": r.reason, "note": r.text}
+            await self.desk.page_commander(
+                rec.alarm_id, actor, PAGE_KIND, detail, rejection_token(brigade.id)
+            )
