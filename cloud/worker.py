@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine as Database
 
 from cloud.brigade.listener import MutualTlsServer
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
+from cloud.console import attach_console
 from cloud.database import open_database
 from cloud.dispatch import credentials
 from cloud.dispatch.service import SHIPPED_LIFECYCLE, Dispatch, open_dispatch
@@ -261,6 +262,10 @@ async def _running(
             )  # fmt: skip
             ingest.on_changes = cloud.dispatch.desk.on_changes
             ingest.wait_room = cloud.dispatch.desk.room
+            attach_console(
+                cloud.dispatch.app, cloud.dispatch.desk, db,
+                public_base_url=config.dispatch.public_base_url, readings=sink,
+            )  # fmt: skip
         servers = _servers(cloud, sockets)
         _settle_heap()
         async with asyncio.TaskGroup() as tg:

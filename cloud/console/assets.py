@@ -1,0 +1,53 @@
+"""Leaflet, its marker clusters and plotly.js, served from their Python packages (nothing
+from a CDN, nothing copied into this repository), and the console's own script and style."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import plotly
+import xstatic.pkg.leaflet_markercluster as markercluster
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
+from xstatic.pkg import leaflet
+
+OWN = Path(str(importlib.resources.files("cloud.console") / "static"))
+FILES: dict[str, Path] = {
+    "leaflet.js": Path(leaflet.BASE_DIR) / "leaflet.js",
+    "leaflet.css": Path(leaflet.BASE_DIR) / "leaflet.css",
+    "markercluster.js": Path(markercluster.BASE_DIR) / "leaflet.markercluster.js",
+    "MarkerCluster.css": Path(markercluster.BASE_DIR) / "MarkerCluster.css",
+    "MarkerCluster.Default.css": Path(markercluster.BASE_DIR) / "MarkerCluster.Default.css",
+    "plotly.min.js": Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
+    "console.js": OWN / "console.js",
+    "map.js": OWN / "map.js",
+    "console.css": OWN / "console.css",
+}
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+def missing() -> list[str]:
+    """Asset files that are not installed (a start-up check)."""
+    return [f"{name}: {path}" for name, path in FILES.items() if not path.is_file()]
+
+
+def router(prefix: str) -> APIRouter:
+    """``{prefix}/assets/{name}``: the files above, cached for an hour."""
+    api = APIRouter()
+    cache: dict[str, bytes] = {}
+
+    @api.get(prefix + "/assets/{name}", include_in_schema=False)
+    async def asset(name: str) -> Response:
+        path = FILES.get(name)
+        if path is None:
+            raise HTTPException(404, "no such asset")
+        if name not in cache:
+            cache[name] = path.read_bytes()
+        return Response(
+            cache[name],
+            media_type=TYPES[path.suffix],
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
+    return api

@@ -1,0 +1,64 @@
+"""Live board updates: the desk's after-commit hook bumps a version; each console's
+Server-Sent Events stream wakes on it and gets the board rendered once per version and
+locale, however many consoles are connected.
+
+A stream lasts at most ``STREAM_MAX_S`` and the browser reconnects at once (EventSource),
+so a stopping server never waits long for a console to hang up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from sse_starlette import ServerSentEvent
+
+STREAM_MAX_S = 10.0  # a stream's lifetime: the browser reconnects after it
+RETRY_MS = 300  # how soon the browser reconnects
+
+
+class BoardFeed:
+    """Versions of the board and the board rendered for each (the latest only)."""
+
+    def __init__(self, render: Callable[[str], str]) -> None:
+        self._render = render  # locale -> HTML of the board's rows (blocking: runs in a thread)
+        self.version = 0
+        self._changed = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._cache: dict[str, tuple[int, str]] = {}
+        self.renders = 0  # how often the board was rendered (the benchmark reads it)
+
+    def kick(self) -> None:
+        """Something committed: the board may have changed (call on the loop; never blocks)."""
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait(self, seen: int) -> int:
+        """Until the version differs from *seen*; returns the new version."""
+        while self.version == seen:
+            await self._changed.wait()
+        return self.version
+
+    async def board(self, locale: str) -> tuple[int, str]:
+        """(version, rows HTML) of the latest board, rendered once per version and locale."""
+        async with self._lock:
+            version = self.version
+            cached = self._cache.get(locale)
+            if cached is not None and cached[0] == version:
+                return cached
+            html = await asyncio.to_thread(self._render, locale)
+            self.renders += 1
+            self._cache[locale] = (version, html)
+            return version, html
+
+    async def stream(self, locale: str, seen: int) -> AsyncIterator[ServerSentEvent]:
+        """Board events from version *seen* on, for up to STREAM_MAX_S."""
+        yield ServerSentEvent(comment="hello", retry=RETRY_MS)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STREAM_MAX_S):
+                while True:
+                    await self.wait(seen)
+                    seen, html = await self.board(locale)
+                    yield ServerSentEvent(data=html, event="board", id=str(seen))

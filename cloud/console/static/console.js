@@ -1,0 +1,94 @@
+// The board: filters, live updates over Server-Sent Events, a beep on a new critical alarm.
+// The alarm page: the readings chart (plotly, served by this server).
+(function () {
+  "use strict";
+  var prefix = document.body.dataset.prefix;
+
+  function applyFilters() {
+    var rows = document.querySelectorAll("#board-rows tr.row");
+    var chosen = {};
+    document.querySelectorAll("[data-filter]").forEach(function (s) { chosen[s.dataset.filter] = s.value; });
+    var shown = 0;
+    rows.forEach(function (row) {
+      var ok = Object.keys(chosen).every(function (k) { return !chosen[k] || row.dataset[k] === chosen[k]; });
+      row.classList.toggle("hidden", !ok);
+      if (ok) { shown += 1; }
+    });
+    var empty = document.getElementById("empty");
+    if (empty) { empty.classList.toggle("shown", shown === 0); }
+  }
+
+  function markOverdue() {
+    var now = Date.now();
+    document.querySelectorAll("#board-rows tr.row").forEach(function (row) {
+      if (Number(row.dataset.due) < now) { row.classList.add("overdue"); }
+    });
+  }
+
+  function criticalIds() {
+    var ids = new Set();
+    document.querySelectorAll('#board-rows tr.row[data-severity="critical"]').forEach(function (r) { ids.add(r.dataset.id); });
+    return ids;
+  }
+
+  var audio = null;
+  function beep() {
+    var sound = document.getElementById("sound");
+    if (!sound || !sound.checked) { return; }
+    audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+    [0, 0.35, 0.7].forEach(function (at) {
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.type = "square"; osc.frequency.value = 880;
+      gain.gain.value = 0.15;
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(audio.currentTime + at); osc.stop(audio.currentTime + at + 0.2);
+    });
+    window.gridalarmBeeps = (window.gridalarmBeeps || 0) + 1;
+  }
+
+  function board() {
+    var tbody = document.getElementById("board-rows");
+    var live = document.getElementById("live");
+    if (!tbody || !live) { return; }
+    var sound = document.getElementById("sound");
+    sound.checked = localStorage.getItem("gridalarm.sound") === "1";
+    sound.addEventListener("change", function () {
+      localStorage.setItem("gridalarm.sound", sound.checked ? "1" : "0");
+      if (sound.checked) { audio = audio || new (window.AudioContext || window.webkitAudioContext)(); }
+    });
+    document.querySelectorAll("[data-filter]").forEach(function (s) { s.addEventListener("change", applyFilters); });
+    applyFilters(); markOverdue();
+    setInterval(function () { markOverdue(); }, 1000);
+    var known = criticalIds();
+    var source = new EventSource(prefix + "/events?v=" + live.dataset.version);
+    source.addEventListener("board", function (event) {
+      tbody.innerHTML = event.data;
+      live.dataset.version = event.lastEventId;
+      applyFilters(); markOverdue();
+      var now = criticalIds(), fresh = false;
+      now.forEach(function (id) { if (!known.has(id)) { fresh = true; } });
+      known = now;
+      if (fresh) { beep(); }
+    });
+    source.onopen = function () { live.classList.remove("down"); };
+    source.onerror = function () { live.classList.add("down"); };
+  }
+
+  function chart() {
+    var box = document.getElementById("chart");
+    if (!box || !window.Plotly) { return; }
+    fetch(box.dataset.src, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+      var traces = Object.keys(data.series).map(function (name) {
+        var s = data.series[name];
+        return { x: s.t.map(function (t) { return new Date(t); }), y: s.v, name: name, mode: "lines+markers", type: "scatter" };
+      });
+      var layout = { margin: { l: 40, r: 10, t: 10, b: 40 }, legend: { orientation: "h" },
+        shapes: data.raised_at ? [{ type: "line", x0: new Date(data.raised_at), x1: new Date(data.raised_at), yref: "paper", y0: 0, y1: 1, line: { color: "#c62828", dash: "dot" } }] : [] };
+      window.Plotly.newPlot(box, traces, layout, { displaylogo: false, responsive: true });
+      box.dataset.ready = String(traces.length);
+    });
+  }
+
+  board();
+  chart();
+})();

@@ -1,0 +1,155 @@
+"""The console's routes over a real desk: sign-in, cookie flags, CSRF on every form post,
+viewers cannot act, a dispatcher's actions reach the lifecycle, pages and CSV answer."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from cloud.lifecycle.rule_alarms import alarm_events
+from cloud.lifecycle.tables import lifecycle_alarms, outbox
+from tests.console.conftest import Rig, client, csrf_of, sign_in
+
+
+async def test_pages_need_a_session_and_the_root_leads_to_the_console(rig: Rig) -> None:
+    async with client(rig) as http:
+        root = await http.get("/")
+        assert root.status_code == 303 and root.headers["location"] == "/console/"
+        page = await http.get("/console/", headers={"accept": "text/html"})
+        assert page.status_code == 303
+        assert page.headers["location"].startswith("/console/login?next=/console/")
+        assert (await http.get("/console/map.json")).status_code == 401
+        assert (await http.get("/console/events")).status_code == 401
+
+
+async def test_sign_in_sets_a_strict_http_only_cookie_and_wrong_passwords_fail(rig: Rig) -> None:
+    async with client(rig) as http:
+        bad = await sign_in(http, "disp", "wrong password!")
+        assert bad.status_code == 401
+        ok = await sign_in(http, "disp")
+        assert ok.status_code == 303 and ok.headers["location"] == "/console/"
+        cookie = next(
+            v for k, v in ok.headers.multi_items() if k == "set-cookie" and "ga_session" in v
+        )
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+        assert "Secure" not in cookie  # the public URL is http here
+        board = await http.get("/console/")
+        assert board.status_code == 200 and "disp" in board.text
+        assert "script-src 'self' 'nonce-" in board.headers["content-security-policy"]
+
+
+async def test_a_sign_in_form_without_its_csrf_token_is_refused(rig: Rig) -> None:
+    async with client(rig) as http:
+        await http.get("/console/login")
+        refused = await http.post(
+            "/console/login", data={"username": "disp", "password": "correct horse battery"}
+        )
+        assert refused.status_code == 403
+
+
+async def test_actions_need_the_csrf_token_and_a_role_that_may_act(rig: Rig) -> None:
+    aid = await rig.raise_alarm()
+    async with client(rig) as http:
+        await sign_in(http, "viewer")
+        page = await http.get(f"/console/alarms/{aid}")
+        assert page.status_code == 200 and "/resolve" not in page.text  # no forms for viewers
+        token = csrf_of(page.text)  # the sign-out form's
+        refused = await http.post(
+            f"/console/alarms/{aid}/resolve", data={"csrf": token, "outcome": "false_alarm"}
+        )
+        assert refused.status_code == 403
+    async with client(rig) as http:
+        await sign_in(http, "disp")
+        no_token = await http.post(f"/console/alarms/{aid}/resolve", data={"outcome": "real"})
+        assert no_token.status_code == 403
+        wrong = await http.post(
+            f"/console/alarms/{aid}/resolve", data={"csrf": "x" * 43, "outcome": "real"}
+        )
+        assert wrong.status_code == 403
+        foreign = await http.post(
+            f"/console/alarms/{aid}/resolve",
+            headers={"origin": "https://evil.example"},
+            data={
+                "csrf": csrf_of((await http.get(f"/console/alarms/{aid}")).text),
+                "outcome": "real",
+            },
+        )
+        assert foreign.status_code == 403
+    assert _state(rig, aid) != "resolved"
+
+
+async def test_a_dispatcher_reassigns_escalates_and_resolves(rig: Rig) -> None:
+    aid = await rig.raise_alarm()
+    rig.db.dispose()
+    async with client(rig) as http:
+        await sign_in(http, "disp")
+        token = csrf_of((await http.get(f"/console/alarms/{aid}")).text)
+        with rig.db.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO registry_workers (id, name, phone, locale, role, community) "
+                "VALUES ('w9', '林芳', '+8613800000009', 'zh-CN', 'worker', 'c-1')"
+            )
+        moved = await http.post(
+            f"/console/alarms/{aid}/reassign",
+            data={"csrf": token, "worker": "w9", "note": "nearer"},
+        )
+        assert moved.status_code == 303
+        up = await http.post(f"/console/alarms/{aid}/escalate", data={"csrf": token, "note": ""})
+        assert up.status_code == 303
+        done = await http.post(
+            f"/console/alarms/{aid}/resolve",
+            data={"csrf": token, "outcome": "false_alarm", "note": "早餐油烟"},
+        )
+        assert done.status_code == 303
+        again = await http.post(
+            f"/console/alarms/{aid}/resolve", data={"csrf": token, "outcome": "nonsense"}
+        )
+        assert again.status_code == 400
+        detail = await http.get(f"/console/alarms/{aid}")
+    assert _state(rig, aid) == "resolved"
+    with rig.db.connect() as conn:
+        kinds = [
+            (r.kind, r.actor)
+            for r in conn.execute(
+                sa.select(alarm_events.c.kind, alarm_events.c.actor).where(
+                    alarm_events.c.alarm_id == aid
+                )
+            )
+        ]
+        paged = (
+            conn.execute(sa.select(outbox.c.worker_id).where(outbox.c.alarm_id == aid))
+            .scalars()
+            .all()
+        )
+    assert ("reassigned", "console:disp") in kinds and ("resolved", "console:disp") in kinds
+    assert "w9" in paged
+    assert "早餐油烟" in detail.text and "console:disp" in detail.text
+
+
+async def test_kpis_map_and_csv_answer(rig: Rig) -> None:
+    await rig.raise_alarm()
+    async with client(rig) as http:
+        await sign_in(http, "viewer")
+        kpis = await http.get("/console/kpis")
+        assert kpis.status_code == 200 and "发生数" in kpis.text
+        csv = await http.get("/console/kpis/per_day.csv")
+        assert csv.status_code == 200 and csv.text.startswith("\ufeff日期 day,发生数 raised")
+        assert (await http.get("/console/kpis/nothing.csv")).status_code == 404
+        data = (await http.get("/console/map.json")).json()
+        assert set(data) >= {"grids", "devices", "alarms", "workers"}
+        js = await http.get("/console/assets/leaflet.js")
+        assert js.status_code == 200 and "Leaflet" in js.text[:2000]
+        english = await http.get("/console/lang/en?next=/console/kpis")
+        assert english.status_code == 303
+        assert (
+            "Raised" in (await http.get("/console/kpis")).text
+            or "raised" in (await http.get("/console/kpis")).text
+        )
+
+
+def _state(rig: Rig, aid: int) -> str:
+    with rig.db.connect() as conn:
+        return str(
+            conn.execute(
+                sa.select(lifecycle_alarms.c.state).where(lifecycle_alarms.c.alarm_id == aid)
+            ).scalar_one()
+        )
