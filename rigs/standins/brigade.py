@@ -54,8 +54,11 @@ class BrigadeStandin(StandinServer):
         base = super().url
         return base.replace("http://", "https://", 1) if self._tls is not None else base
 
-    def outage(self, status: int = 503, *, hang_up: bool = False) -> None:
-        self._down = Reply(drop=True) if hang_up else Reply(status, b'{"error":"down"}')
+    def outage(self, status: int = 503, *, hang_up: bool = False, hang_s: float = 0.0) -> None:
+        """Answer *status* (after *hang_s*: a sender's timeout), or hang up, until restored."""
+        self._down = (
+            Reply(drop=True) if hang_up else Reply(status, b'{"error":"down"}', delay_s=hang_s)
+        )
 
     def restore(self) -> None:
         self._down = None
