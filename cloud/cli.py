@@ -15,6 +15,7 @@ from rich.table import Table
 
 from cloud.brigade.cli import app as brigade_app
 from cloud.config import CloudConfig, load_cloud_config
+from cloud.console.cli import app as user_app
 from cloud.database import open_database
 from cloud.ingest.devices import upsert_devices
 from cloud.lifecycle.board import BoardRow, list_board
@@ -26,6 +27,7 @@ from wire.yamlconf import ConfigError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The cloud worker and its data.")
 rules_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rule sets.")
 app.add_typer(brigade_app, name="brigade", help="Fire brigades and their API keys.")
+app.add_typer(user_app, name="user", help="Console staff accounts (add, passwd, disable).")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Cloud config file (YAML).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
