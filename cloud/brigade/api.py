@@ -50,6 +50,12 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
+class EventStream(EventSourceResponse):
+    """sse-starlette's response, its media type said where FastAPI's schema reads it."""
+
+    media_type = "text/event-stream"
+
+
 def _me(request: Request) -> Brigade:
     brigade: Brigade = request.state.brigade
     return brigade
@@ -104,7 +110,7 @@ def _reads(r: APIRouter, portal: BrigadePortal) -> None:
 
 def _stream(r: APIRouter, portal: BrigadePortal) -> None:
     @r.get(
-        "/stream", name="brigade_stream", response_class=EventSourceResponse,
+        "/stream", name="brigade_stream", response_class=EventStream,
         responses={200: {"model": StreamMessage, "description": "Server-Sent Events: id is "
                          "seq, event is the step, data is a StreamMessage"}},
     )  # fmt: skip
@@ -114,7 +120,7 @@ def _stream(r: APIRouter, portal: BrigadePortal) -> None:
         last_event_id: Annotated[
             str | None, Header(alias="Last-Event-ID", description="Resume after this seq")
         ] = None,
-    ) -> EventSourceResponse:
+    ) -> EventStream:
         """The brigade's messages as they happen; without a resume point, from now on."""
         start = _resume_point(after, last_event_id)
         if start is None:
@@ -124,7 +130,7 @@ def _stream(r: APIRouter, portal: BrigadePortal) -> None:
             async for m in stream.messages(portal.db, portal.bell, me.id, start):
                 yield ServerSentEvent(data=m.data, id=str(m.seq), event=m.step)
 
-        return EventSourceResponse(events(), ping=PING_S, headers={"Cache-Control": "no-store"})
+        return EventStream(events(), ping=PING_S, headers={"Cache-Control": "no-store"})
 
 
 def _resume_point(after: int | None, last_event_id: str | None) -> int | None:

@@ -28,10 +28,12 @@ from cloud.brigade.portal import BrigadePortal
 from cloud.brigade.signing import sign
 from cloud.brigade.status import brigade_reports, create_status_tables
 from cloud.database import open_database
+from cloud.dispatch.texts import NotifyRenderer
 from cloud.ingest.devices import upsert_devices
 from cloud.lifecycle import AlarmDesk
 from cloud.lifecycle.rule_alarms import alarm_events
 from cloud.lifecycle.tables import lifecycle_alarms, outbox
+from cloud.registry.model import Registry
 from cloud.registry.tables import create_registry_tables, device_locations, workers
 from cloud.web import LifecycleWorkerDesk, WebSettings, create_app
 from rules import DeviceInfo
@@ -107,17 +109,26 @@ class Cloud:
 
     async def raise_fire(self, key: str, category: str = "fire") -> int:
         """A rule raises *key*, as ingest hands it to the desk; its alarm id once handled."""
+        q = sa.select(lifecycle_alarms.c.alarm_id).where(lifecycle_alarms.c.key == key)
+        before = {r[0] for r in self.rows(q)}
         c = change(key, category=category)
         await asyncio.to_thread(commit, self.url, [c])
         self.desk.on_changes([c])
 
-        async def known() -> bool:
-            return bool(await asyncio.to_thread(self.rows, sa.select(lifecycle_alarms.c.alarm_id)
-                                                .where(lifecycle_alarms.c.key == key)))  # fmt: skip
+        async def new() -> bool:
+            return bool({r[0] for r in await asyncio.to_thread(self.rows, q)} - before)
 
-        await until(f"alarm {key} in the lifecycle", known)
-        got = self.rows(sa.select(lifecycle_alarms.c.alarm_id).where(lifecycle_alarms.c.key == key))
-        return int(got[-1][0])
+        await until(f"alarm {key} in the lifecycle", new)
+        return int(max({r[0] for r in self.rows(q)} - before))
+
+    async def settled(self) -> None:
+        """Until the outbox has nothing left to send (its audit is written)."""
+        busy = sa.select(outbox.c.id).where(outbox.c.state.in_(["pending", "sending"]))
+
+        async def idle() -> bool:
+            return not await asyncio.to_thread(self.rows, busy)
+
+        await until("the outbox sent everything", idle)
 
     def rows(self, query: Any) -> list[Any]:
         with self.db.connect() as conn:
@@ -187,7 +198,8 @@ async def running_cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
     sender = RecordingSender()
     async with AlarmDesk(
         url, config(), dispatcher=RankedDispatcher(["w1", "w2"]), sender=sender,
-        feed=BrigadeFeed(), instance=f"brigade-{tmp_path.name}",
+        renderer=NotifyRenderer(signer(), PUBLIC, Registry(), {}), feed=BrigadeFeed(),
+        instance=f"brigade-{tmp_path.name}",
     ) as desk:  # fmt: skip
         portal = BrigadePortal(desk)
         app = create_app(
