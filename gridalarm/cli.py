@@ -57,7 +57,35 @@ def demo(  # noqa: PLR0917 - each parameter is a CLI option
         typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C)."),
     ] = None,
     plain: Annotated[
-        bool, typer.Option("--plain", help="One line per message instead of the live table.")
+        bool,
+        typer.Option(
+            "--plain",
+            help="One line per message instead of the live table (the default when the output "
+            "is not a terminal or the terminal is too small for the table).",
+        ),
+    ] = False,
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed",
+            min=0.1,
+            max=1000,
+            help="Run the scripted morning this many times faster (the rules' own hold times, "
+            "e.g. water above a level for 30 s, still take their real time).",
+        ),
+    ] = 1.0,
+    no_scenario: Annotated[
+        bool,
+        typer.Option(
+            "--no-scenario", help="A quiet district: no scripted morning, no simulated workers."
+        ),
+    ] = False,
+    keep_state: Annotated[
+        bool,
+        typer.Option(
+            "--keep-state",
+            help="Continue the last run (its alarms, outboxes, sequences); default: start fresh.",
+        ),
     ] = False,
     http: Annotated[
         str, typer.Option("--http", help="HOST:PORT of the cloud's web server (worker page, SMS).")
@@ -70,7 +98,9 @@ def demo(  # noqa: PLR0917 - each parameter is a CLI option
         ),
     ] = False,
 ) -> None:
-    """Run simulated devices, a gateway and a broker; show the live traffic. Ctrl-C stops all."""
+    """The whole demo district, alive: simulated devices on real buses behind a real gateway,
+    a fleet of gateways for the rest, a broker, the cloud, and a scripted morning that
+    simulated grid workers answer. Ctrl-C stops all."""
     # the demo pulls in the most; load it only when asked
     from gridalarm.demo import DemoOptions, run_demo  # noqa: PLC0415
 
@@ -78,7 +108,10 @@ def demo(  # noqa: PLR0917 - each parameter is a CLI option
         level=os.environ.get("GRIDALARM_LOG", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    options = DemoOptions(broker, sim_config, state_dir, duration_s, plain, embedded_broker, http)
+    options = DemoOptions(
+        broker, sim_config, state_dir, duration_s, plain, embedded_broker, http,
+        speed=speed, scenario=not no_scenario, keep_state=keep_state,
+    )  # fmt: skip
     raise typer.Exit(run_demo(options))
 
 

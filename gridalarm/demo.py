@@ -1,80 +1,57 @@
-"""`gridalarm demo`: simulated field devices → a real gateway → a broker, shown live.
+"""`gridalarm demo`: the whole district, alive, with a scripted morning the crew answers.
 
 The simulators serve real Modbus RTU / ASCII frames on ptys and Modbus TCP on loopback; the
-gateway reads them exactly as it would read an RS485 line, through its outbox, over MQTT.
-`gridalarm sim list` / `gridalarm sim trigger DEVICE EVENT` work against it from another
-terminal.
+demo gateway reads them exactly as it would read an RS485 line, through its outbox, over MQTT.
+The rest of the district's ~1,500 devices come from a light fleet of gateways speaking the
+same wire contract (``gridalarm.fleet``). The cloud runs in this process; its messages to grid
+workers show on the terminal and on the "phones" page, and simulated workers answer them
+through the worker's page (``gridalarm.crew``) while the scripted morning plays
+(``gridalarm.morning``). `gridalarm sim list` / `gridalarm sim trigger DEVICE EVENT` work
+against it from another terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 
-from cloud.cli import DEMO_DATABASE
-from cloud.config import CloudConfig, resolve
 from cloud.lifecycle.rule_alarms import AlarmChange
-from cloud.registry import write_demo_district
-from cloud.worker import PortInUse, bind, cloud_worker, failure_line
+from cloud.notify import LinkSigner
+from cloud.worker import Cloud, PortInUse, bind, cloud_worker, failure_line
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
 from firmware_sim.control import ControlServer
 from firmware_sim.statefile import remove_state, state_path, write_state
+from gridalarm import phones
 from gridalarm.brokers import BrokerError, BrokerInfo, choose_broker
+from gridalarm.crew import Crew, Pace, Scene
+from gridalarm.demo_config import (
+    GATEWAY_ID,
+    demo_cloud_config,
+    gateway_yaml,
+    link_secret,
+    place_devices,
+    write_text,
+)
+from gridalarm.fleet import LiveFleet
+from gridalarm.morning import AlarmWatch, Morning
+from gridalarm.state import fresh_start
 from gridalarm.traffic import TrafficView, watch_traffic
-from rules.devices_csv import read_devices_csv, write_devices_csv
+
+__all__ = ["DemoOptions", "gateway_yaml", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SIM = Path(__file__).resolve().parent.parent / "firmware_sim" / "scenarios" / "demo.yaml"
-PROFILE_OF = {"rtu": "{type}", "tcp": "{type}", "ascii": "{type}-ascii"}
-
-
-GATEWAY_ID = "gw-demo"
-
-
-def gateway_yaml(sims: SimulatorSet, broker: BrokerInfo, gateway_id: str = GATEWAY_ID) -> str:
-    """A gateway config that reads every simulated device, as an installer would write it."""
-    buses = []
-    for ep in sims.endpoints():
-        if ep.transport == "tcp":
-            host, port = ep.address.rsplit(":", 1)
-            buses.append({"id": ep.bus, "kind": "tcp", "host": host, "port": int(port)})
-        else:
-            protocol = "ascii" if ep.transport == "ascii" else "modbus-rtu"
-            buses.append({"id": ep.bus, "kind": "serial", "protocol": protocol, "port": ep.address})
-    devices = [
-        {
-            "id": d.id,
-            "bus": d.bus,
-            "unit": d.unit,
-            "profile": PROFILE_OF[d.transport].format(type=d.type),
-            "poll_interval_s": 0.5,
-            "heartbeat_s": 30,
-        }
-        for d in sims.devices()
-    ]
-    config = {
-        "gateway_id": gateway_id,
-        "mqtt": {"url": broker.url, "protocol": "5" if "5" in broker.protocols else "3.1.1"},
-        "outbox": {"path": "outbox.sqlite"},
-        "state_dir": ".",
-        "buses": buses,
-        "devices": devices,
-    }
-    body: str = yaml.safe_dump(config, sort_keys=False)
-    return "# Written by `gridalarm demo` from the simulators it started.\n" + body
 
 
 @contextlib.asynccontextmanager
@@ -102,98 +79,140 @@ class DemoOptions:
     plain: bool
     embedded_broker: bool = False
     http: str = "127.0.0.1:8080"
+    speed: float = 1.0
+    scenario: bool = True
+    keep_state: bool = False
+    fleet: bool = True
+
+
+@dataclass
+class _Parts:
+    """What `_demo` started, for the tasks that run on it."""
+
+    broker: BrokerInfo
+    sims: SimulatorSet
+    cloud: Cloud
+    view: TrafficView
+    watch: AlarmWatch
+    book: phones.PhoneBook
+    fleet: LiveFleet | None
 
 
 async def _demo(options: DemoOptions, console: Console, web: socket.socket) -> None:
+    say = _say(console)
     async with contextlib.AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(
-            choose_broker(options.broker_url, embedded=options.embedded_broker)
-        )
-        console.print(f"broker: {broker.url} ({broker.kind})")
-        sims = await stack.enter_async_context(
-            SimulatorSet.from_config(options.sim_config or DEFAULT_SIM)
-        )
-        control = await stack.enter_async_context(_control(sims))
-        console.print(
-            f"simulators: {len(sims.devices())} devices on {len(sims.endpoints())} buses; "
-            f"control at {control} — try: gridalarm sim list"
-        )
-        config_path = options.state_dir / "gateway.yaml"
-        await asyncio.to_thread(_write, config_path, gateway_yaml(sims, broker))
-        console.print(f"gateway config: {config_path}")
-        view = TrafficView()
-        config = await asyncio.to_thread(
-            demo_cloud_config, sims, broker, options.state_dir, options.http
-        )
-        cloud = await stack.enter_async_context(
-            cloud_worker(config, console=view.notification, web_socket=web)
-        )
-        desk_changes = cloud.ingest.on_changes
-
-        def show_and_dispatch(changes: list[AlarmChange]) -> None:
-            view.alarms(changes)
-            if desk_changes is not None:
-                desk_changes(changes)
-
-        cloud.ingest.on_changes = show_and_dispatch
-        sms = "SMS via Twilio" if cloud.dispatch and "sms" in cloud.dispatch.channels else "console"
-        console.print(
-            f"cloud: shipped rules; dispatch to grid workers by {sms}; worker page at "
-            f"http://{options.http}/m/<token> (each message carries its link)"
-        )
+        parts = await _start(options, say, stack, web)
         async with asyncio.TaskGroup() as tg:
+            config_path = options.state_dir / "gateway.yaml"
             gw = tg.create_task(run_gateway(config_path), name="demo.gateway")
-            watch = tg.create_task(
-                watch_traffic(broker.host, broker.port, view, options.plain, console),
+            tg.create_task(
+                watch_traffic(
+                    parts.broker.host, parts.broker.port, parts.view, options.plain, console
+                ),
                 name="demo.view",
             )
+            tasks = [gw, *_extras(options, parts, tg, say)]
             if options.duration_s is not None:
                 await asyncio.sleep(options.duration_s)
-                gw.cancel()
-                await asyncio.wait({gw})
-                watch.cancel()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.wait(tasks)
+                raise asyncio.CancelledError  # ends the view, the cloud and the broker in order
 
 
-def demo_cloud_config(
-    sims: SimulatorSet, broker: BrokerInfo, state_dir: Path, http: str
-) -> CloudConfig:
-    """A cloud for the demo: the fictional demo district (9 communities, 150 grids, ~200
-    workers on shifts), the simulated devices placed in it behind the demo gateway, the shipped
-    rules and lifecycle, SQLite, and the workers' web page on *http*."""
-    district = state_dir / "district"
-    write_demo_district(district)
-    devices = read_devices_csv(
-        (district / "devices.csv").read_text(encoding="utf-8"), "devices.csv"
+def _extras(
+    options: DemoOptions, parts: _Parts, tg: asyncio.TaskGroup, say: Callable[[str], None]
+) -> list[asyncio.Task[None]]:
+    """The fleet, the crew and the scripted morning, as asked."""
+    tasks: list[asyncio.Task[None]] = []
+    if parts.fleet is not None:
+        tasks.append(tg.create_task(parts.fleet.run(), name="demo.fleet"))
+    dispatch = parts.cloud.dispatch
+    if not options.scenario or dispatch is None:
+        return tasks
+    pace, scene = Pace(options.speed), Scene()
+    signer = LinkSigner(link_secret(options.state_dir))
+    crew = Crew(
+        parts.book, parts.cloud.db, signer, dispatch.base_url, scene=scene, pace=pace, say=say
     )
-    simulated = {d.id for d in sims.devices()}
-    placed = [
-        dataclasses.replace(d, gateway=GATEWAY_ID, heartbeat_s=30.0) if d.device in simulated else d
-        for d in devices
-    ]
-    _write(district / "devices.csv", write_devices_csv(placed))
-    config = CloudConfig.model_validate(
-        {
-            "mqtt": {
-                "url": broker.url,
-                "client_id": "gridalarm-demo-cloud",
-                "protocol": "5" if "5" in broker.protocols else "3.1.1",
-            },
-            "database_url": f"sqlite:///{DEMO_DATABASE}",
-            "sink": {"kind": "sqlite", "path": "readings.sqlite"},
-            "metrics_listen": None,
-            "dispatch": {
-                "registry_dir": "district",
-                "http_listen": http,
-                "public_base_url": f"http://{http}",
-            },
-        }
+    tasks.append(tg.create_task(crew.run(), name="demo.crew"))
+    outage = min(parts.fleet.gateways) if parts.fleet is not None and parts.fleet.gateways else None
+    morning = Morning(parts.sims, parts.fleet, parts.watch, scene, pace, say, outage)
+    tasks.append(tg.create_task(morning.play(), name="demo.morning"))
+    return tasks
+
+
+async def _start(
+    options: DemoOptions,
+    say: Callable[[str], None],
+    stack: contextlib.AsyncExitStack,
+    web: socket.socket,
+) -> _Parts:
+    broker = await stack.enter_async_context(
+        choose_broker(options.broker_url, embedded=options.embedded_broker)
     )
-    return resolve(config, state_dir)
+    say(f"broker: {broker.url} ({broker.kind})")
+    sims = await stack.enter_async_context(
+        SimulatorSet.from_config(options.sim_config or DEFAULT_SIM, speed=options.speed)
+    )
+    control = await stack.enter_async_context(_control(sims))
+    say(
+        f"simulators: {len(sims.devices())} devices on {len(sims.endpoints())} buses behind "
+        f"{GATEWAY_ID}; control at {control} — try: gridalarm sim list"
+    )
+    state = options.state_dir
+    await asyncio.to_thread(write_text, state / "gateway.yaml", gateway_yaml(sims, broker))
+    fleet_devices = await asyncio.to_thread(place_devices, sims, state / "district")
+    secret = await asyncio.to_thread(link_secret, state)
+    config = await asyncio.to_thread(
+        demo_cloud_config, broker, state, options.http, secret, options.speed
+    )
+    view = TrafficView(quiet_gateways={d.gateway for d in fleet_devices})
+    cloud = await stack.enter_async_context(
+        cloud_worker(config, console=view.notification, web_socket=web)
+    )
+    watch, book = AlarmWatch(), phones.PhoneBook()
+    _tap(cloud, view, watch, book)
+    fleet = None
+    if options.fleet and fleet_devices:
+        fleet = LiveFleet(
+            fleet_devices,
+            broker.host,
+            broker.port,
+            state / "fleet.json",
+            mqtt5="5" in broker.protocols,
+        )
+        say(
+            f"fleet: {fleet.devices} more devices of the district behind "
+            f"{len(fleet.gateways)} gateways"
+        )
+    sms = "SMS via Twilio" if cloud.dispatch and "sms" in cloud.dispatch.channels else "console"
+    say(
+        f"cloud: shipped rules; dispatch to grid workers by {sms}; worker page at http://{options.http}/m/<token>"
+    )
+    return _Parts(broker, sims, cloud, view, watch, book, fleet)
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+def _tap(cloud: Cloud, view: TrafficView, watch: AlarmWatch, book: phones.PhoneBook) -> None:
+    """Let the view and the morning see each alarm transition, and the phones page each message.
+
+    The web app is already serving; a route added now is found from the next request on."""
+    desk_changes = cloud.ingest.on_changes
+
+    def on_changes(changes: list[AlarmChange]) -> None:
+        view.alarms(changes)
+        watch.on_changes(changes)
+        if desk_changes is not None:
+            desk_changes(changes)
+
+    cloud.ingest.on_changes = on_changes
+    if cloud.dispatch is not None:
+        phones.tap_channels(cloud.dispatch.channels, book)
+        cloud.dispatch.app.include_router(phones.router(book))
+
+
+def _say(console: Console) -> Callable[[str], None]:
+    return lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -201,12 +220,18 @@ def run_demo(options: DemoOptions) -> int:
 
     2: the web port is taken (checked before anything starts); 3: no broker; 1: a part of
     the cloud failed for good (one line; the log has the details)."""
-    console = Console()
+    console = Console(soft_wrap=True)
     try:  # held from now on and handed to the cloud: nothing else can take it meanwhile
         web = bind(options.http, "pass --http HOST:PORT")
     except PortInUse as err:
         print(f"gridalarm demo: {err}", file=sys.stderr)
         return 2
+    say = _say(console)
+    say(f"console: http://{options.http}/console/")
+    say(f"phones:  http://{options.http}{phones.PATH}  (what every worker's phone received)")
+    if not options.plain and not _room_for_table(console):
+        options = _plain(options)
+    _prepare_state(options, say)
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -219,7 +244,7 @@ def run_demo(options: DemoOptions) -> int:
     try:
         asyncio.run(main())
     except (asyncio.CancelledError, KeyboardInterrupt):
-        console.print("demo stopped")
+        say("demo stopped")
     except BrokerError as err:
         print(f"gridalarm demo: broker: {err}", file=sys.stderr)
         return 3
@@ -233,3 +258,26 @@ def run_demo(options: DemoOptions) -> int:
     finally:
         web.close()
     return 0
+
+
+TABLE_LINES = 34  # the live table (10 devices, header) and the event panel (12 lines)
+
+
+def _room_for_table(console: Console) -> bool:
+    """The live table needs a terminal with room for it; elsewhere one line per message."""
+    return console.is_terminal and not console.is_dumb_terminal and console.height >= TABLE_LINES
+
+
+def _plain(options: DemoOptions) -> DemoOptions:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(options, plain=True)
+
+
+def _prepare_state(options: DemoOptions, say: Callable[[str], None]) -> None:
+    if options.keep_state:
+        say(f"state: continuing the last run in {options.state_dir} (--keep-state)")
+        return
+    gone = fresh_start(options.state_dir)
+    note = f"; {gone} files of the last run removed" if gone else ""
+    say(f"state: fresh start in {options.state_dir}{note} (--keep-state continues the last run)")

@@ -28,6 +28,9 @@ from wire import (
 )
 from wire.topics import TopicKind, gateway_filter
 
+TABLE_ROWS = 12  # the demo gateway's devices (and the first fleet devices with events)
+REFRESH_S = 0.25
+
 
 @dataclass
 class DeviceRow:
@@ -48,6 +51,9 @@ class TrafficView:
     messages: int = 0
     bad: int = 0
     printer: Callable[[str], None] | None = None  # plain mode: print alarm lines as they come
+    # the fleet's gateways: counted, not shown line by line (a status only when it changes)
+    quiet_gateways: set[str] = field(default_factory=set)
+    quiet_messages: int = 0
 
     def add(self, topic: str, payload: bytes) -> str | None:
         """Take one message; return a log line for it (events, status, drops) or None."""
@@ -56,7 +62,10 @@ class TrafficView:
             t = parse_topic(topic)
             if t.kind is TopicKind.STATUS:
                 st = decode_status(t, payload)
+                before = self.gateways.get(st.gw)
                 self.gateways[st.gw] = st.state
+                if st.gw in self.quiet_gateways and before in (None, st.state):
+                    return None
                 return self._log(
                     f"gateway {st.gw} {st.state} 网关{'上线' if st.state == 'online' else '离线'}"
                 )
@@ -73,6 +82,9 @@ class TrafficView:
             return self._log(
                 f"{msg.gw} dropped {msg.dropped_count()} telemetry messages (outbox full)"
             )
+        if msg.gw in self.quiet_gateways and isinstance(msg, DataMessage):
+            self.quiet_messages += 1
+            return None
         row = self.devices.setdefault(msg.dev, DeviceRow())
         row.seq, row.quality, row.messages = msg.seq, msg.q.value, row.messages + 1
         if isinstance(msg, DataMessage):
@@ -110,11 +122,18 @@ class TrafficView:
         )
         for col in ("device", "quality", "seq", "values", "last event"):
             table.add_column(col)
-        for dev in sorted(self.devices):
+        for dev in sorted(self.devices)[:TABLE_ROWS]:
             r = self.devices[dev]
             style = "red" if r.quality != "good" else ""
             table.add_row(dev, r.quality, str(r.seq), _short(r.values), r.last_event, style=style)
-        gws = ", ".join(f"{g}: {s}" for g, s in self.gateways.items()) or "—"
+        loud = {g: s for g, s in self.gateways.items() if g not in self.quiet_gateways}
+        gws = ", ".join(f"{g}: {s}" for g, s in loud.items()) or "—"
+        if self.quiet_gateways:
+            online = sum(self.gateways.get(g) == "online" for g in self.quiet_gateways)
+            gws += (
+                f"; fleet: {online}/{len(self.quiet_gateways)} online, "
+                f"{self.quiet_messages} messages"
+            )
         return Group(
             table, Panel("\n".join(self.log) or "(no events yet)", title=f"events · gateways {gws}")
         )
@@ -159,10 +178,13 @@ async def watch_traffic(
                 if line:
                     console.print(line, markup=False, highlight=False, soft_wrap=True)
         with Live(view.render(), console=console, refresh_per_second=4) as live:
+            shown = 0.0
             while True:
                 topic, payload = await queue.get()
                 view.add(topic, payload)
-                live.update(view.render())
+                if (now := time.monotonic()) - shown >= REFRESH_S:  # rendering costs; 4 a second
+                    live.update(view.render())
+                    shown = now
     finally:
         client.disconnect()
         client.loop_stop()

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 def start_demo(
     tmp_path: Path, broker_url: str, env: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """`gridalarm demo --broker URL --plain` in the background; (process, its log file)."""
+    """`gridalarm demo --broker URL --plain --no-scenario` in the background; (process, log)."""
     log = tmp_path / "demo.log"
     with log.open("w") as out:
         demo = subprocess.Popen(
@@ -40,6 +40,7 @@ def start_demo(
                 "--broker",
                 broker_url,
                 "--plain",
+                "--no-scenario",  # these tests trigger the devices themselves
                 "--state-dir",
                 str(tmp_path / "demo"),
             ],

@@ -1,0 +1,231 @@
+"""The rest of the district, alive: a light fleet of gateways speaking the wire contract.
+
+The demo serves a handful of devices on real buses behind a real gateway; the other ~1,500 of
+the district come from here, so the console shows a living district rather than 1,500
+"offline". Each fleet gateway is its own MQTT client (so its status has its own birth and last
+will), numbers its messages with its own sequence (kept in ``fleet.json`` across runs), and
+reports its devices as the gateway's poller would: by exception beyond the profile's
+deadbands and at each device's heartbeat (``replay.fleet_models``: the synthetic fleet's
+device models and reporter). A gateway can lose its uplink for a while: it keeps what it
+polls meanwhile and, back online, sends the backlog in sequence order with the original
+event times — the catch-up the real gateway's outbox does.
+
+Cost: a poll per device per ``poll_s`` and a message per device per heartbeat; ~1,500 devices
+at a 300 s heartbeat are a few messages a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+
+from replay.fleet_models import (
+    PROFILES,
+    Model,
+    Report,
+    Reporter,
+    Weather,
+    ebike_model,
+    flood_model,
+    manhole_model,
+    smoke_model,
+)
+from rules.devices import DeviceInfo
+from wire import DataMessage, EventMessage, GatewayStatus, Quality, encode
+from wire.topics import data_topic, event_topic, status_topic
+
+logger = logging.getLogger(__name__)
+
+SOFTWARE = "gridalarm-demo-fleet"
+CONNECTING = 16  # gateways connecting at once: a burst of 300 handshakes starves a small broker
+
+
+def _model(device: DeviceInfo, rng: random.Random, now: float) -> Model:
+    dry = Weather(())  # the scripted morning's rain falls on the real gauges only
+    if device.type == "smoke":
+        return smoke_model(rng)
+    if device.type == "ebike":
+        return ebike_model([], rng.randrange(5000), int(now - 86400))
+    if device.type == "manhole":
+        return manhole_model(rng, dry, 1.0)
+    return flood_model(rng, dry, 1.0)
+
+
+@dataclass
+class _Device:
+    info: DeviceInfo
+    model: Model
+    reporter: Reporter
+
+
+@dataclass
+class FleetGateway:
+    """One fleet gateway: its devices, its sequence and, while its uplink is down, its backlog."""
+
+    id: str
+    devices: list[_Device]
+    seq: int = 0
+    backlog: list[tuple[str, bytes]] = field(default_factory=list)
+    uplink: asyncio.Event = field(default_factory=asyncio.Event)
+    down: asyncio.Event = field(default_factory=asyncio.Event)
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def poll(self, now: float) -> list[tuple[str, bytes]]:
+        """Poll every device once; the messages it would send, numbered."""
+        out: list[tuple[str, bytes]] = []
+        for d in self.devices:
+            reports: list[Report] = []
+            d.reporter.poll(now, d.model(now), reports)
+            out += [self._message(d.info, r) for r in reports]
+        return out
+
+    def _message(self, info: DeviceInfo, r: Report) -> tuple[str, bytes]:
+        self.seq += 1
+        ts = round(r.ts, 3)
+        if r.event:
+            event = EventMessage(
+                self.id, info.device, self.seq, ts, r.event, r.active, values=r.values
+            )
+            return event_topic(self.id, info.device), encode(event)
+        quality = Quality.COMM_ERROR if r.comm_error else Quality.GOOD
+        data = DataMessage(self.id, info.device, self.seq, ts, quality, values=r.values)
+        return data_topic(self.id, info.device), encode(data)
+
+    def status(self, state: str, now: float) -> bytes:
+        devices = len(self.devices) if state == "online" else 0
+        return encode(GatewayStatus(self.id, state, round(now, 3), SOFTWARE, devices))  # type: ignore[arg-type]
+
+
+def build_fleet(devices: list[DeviceInfo], seqs: dict[str, int], now: float) -> list[FleetGateway]:
+    """One gateway per gateway id of *devices*, continuing the sequences in *seqs*."""
+    by_gateway: dict[str, list[_Device]] = {}
+    for n, info in enumerate(sorted(devices, key=lambda d: d.device)):
+        rng = random.Random(n)
+        model = _model(info, rng, now)
+        # nothing reported yet: the first poll sends a full reading of every device
+        reporter = Reporter(PROFILES[info.type], info.heartbeat_s, model(now), now - 1e9)
+        by_gateway.setdefault(info.gateway, []).append(_Device(info, model, reporter))
+    return [FleetGateway(gw, devs, seqs.get(gw, 0)) for gw, devs in sorted(by_gateway.items())]
+
+
+class LiveFleet:
+    """Runs the fleet gateways against a broker until cancelled; ``cut_uplink`` for outages."""
+
+    def __init__(
+        self,
+        devices: list[DeviceInfo],
+        host: str,
+        port: int,
+        seq_file: Path,
+        *,
+        poll_s: float = 60.0,
+        mqtt5: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._host, self._port, self._seq_file = host, port, seq_file
+        self._poll_s, self._mqtt5, self._clock = poll_s, mqtt5, clock
+        self.gateways = {g.id: g for g in build_fleet(devices, _read_seqs(seq_file), clock())}
+        self.devices = len(devices)
+        self.published = 0
+        self._connecting = asyncio.Semaphore(CONNECTING)
+        self._back_at: dict[str, float] = {}
+
+    def cut_uplink(self, gateway: str, for_s: float) -> None:
+        """*gateway* loses its uplink now for *for_s* seconds, then catches up."""
+        self._back_at[gateway] = self._clock() + for_s
+        self.gateways[gateway].caught_up.clear()
+        self.gateways[gateway].down.set()
+
+    async def run(self) -> None:
+        """Every gateway in one TaskGroup; the sequences are saved on the way out."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for n, gw in enumerate(self.gateways.values()):
+                    offset = self._poll_s * n / max(1, len(self.gateways))  # spread the polls
+                    tg.create_task(self._gateway(gw, offset), name=f"demo.fleet[{gw.id}]")
+                tg.create_task(self._save_every(30.0), name="demo.fleet.seqs")
+        finally:
+            self.save()
+
+    def save(self) -> None:
+        seqs = {g.id: g.seq for g in self.gateways.values()}
+        self._seq_file.write_text(json.dumps(seqs, sort_keys=True), encoding="utf-8")
+
+    async def _save_every(self, period_s: float) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            await asyncio.to_thread(self.save)
+
+    async def _gateway(self, gw: FleetGateway, offset_s: float) -> None:
+        next_poll = self._clock() + offset_s
+        while True:
+            async with contextlib.AsyncExitStack() as stack:
+                async with self._connecting:
+                    client = await stack.enter_async_context(self._client(gw))
+                await client.publish(
+                    status_topic(gw.id), gw.status("online", self._clock()), 1, retain=True
+                )
+                for topic, payload in gw.backlog:  # the catch-up, in sequence order
+                    await self._publish(client, topic, payload)
+                if gw.backlog:
+                    logger.info("fleet %s: caught up %d messages", gw.id, len(gw.backlog))
+                gw.backlog.clear()
+                gw.caught_up.set()
+                next_poll = await self._serve(client, gw, next_poll)
+                # what the broker's last will would say once it noticed the silence
+                await client.publish(
+                    status_topic(gw.id), gw.status("offline", self._clock()), 1, retain=True
+                )
+            next_poll = await self._offline(gw, next_poll)
+
+    def _client(self, gw: FleetGateway) -> aiomqtt.Client:
+        will = aiomqtt.Will(status_topic(gw.id), gw.status("offline", self._clock()), 1, True)
+        protocol = aiomqtt.ProtocolVersion.V5 if self._mqtt5 else aiomqtt.ProtocolVersion.V311
+        return aiomqtt.Client(
+            self._host, self._port, identifier=f"gridalarm-fleet-{gw.id}", will=will,
+            protocol=protocol, keepalive=60,
+        )  # fmt: skip
+
+    async def _publish(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        await client.publish(topic, payload, qos=1)
+        self.published += 1
+
+    async def _serve(self, client: aiomqtt.Client, gw: FleetGateway, next_poll: float) -> float:
+        """Poll and publish until the uplink is cut; return when the next poll is due."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(gw.down.wait(), max(0.0, next_poll - self._clock()))
+            if gw.down.is_set():
+                return next_poll
+            for topic, payload in gw.poll(self._clock()):
+                await self._publish(client, topic, payload)
+            next_poll += self._poll_s
+
+    async def _offline(self, gw: FleetGateway, next_poll: float) -> float:
+        """Keep polling into the backlog until the uplink is back."""
+        back_at = self._back_at.pop(gw.id, self._clock())
+        while (now := self._clock()) < back_at:
+            if next_poll <= now:
+                gw.backlog += gw.poll(now)
+                next_poll += self._poll_s
+            await asyncio.sleep(min(next_poll, back_at) - now)
+        gw.down.clear()
+        return next_poll
+
+
+def _read_seqs(path: Path) -> dict[str, int]:
+    """The sequences a previous run reached (none: start at 1)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
