@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 IDLE_WAIT_S = 60.0  # longest sleep with nothing due (a kick wakes it sooner)
+FAULT_AFTER = 3  # failures running before a brigade shows as a fault (one is a blip)
 Pager = Callable[[int, str, str, dict[str, Any], str], Awaitable[bool]]
 
 
@@ -58,6 +59,8 @@ class BrigadeSender:
         self._clock = clock
         self._health = health
         self._failing: set[str] = set()
+        self._failures: dict[str, int] = {}  # consecutive failures that pass, per brigade
+        self._in_flight = 0
         self._kick = asyncio.Event()
         self.delivered = 0
         self.failed_attempts = 0
@@ -75,30 +78,57 @@ class BrigadeSender:
         return n
 
     async def run(self) -> None:
+        """Claim what is due and POST each message in a task of its own, so a brigade that
+        hangs until the timeout holds up no other brigade's alarm."""
         await self._db_call(self.recover, "recovering")
-        while True:
-            self._kick.clear()
-            claimed = await self._db_call(self._claim, "claiming messages")
-            if claimed:
-                results = await asyncio.gather(*(self._send(*c) for c in claimed))
-                pages = await self._db_call(
-                    functools.partial(self._record, results), "recording results"
-                )
-                await self._page_rejections(pages)
-                continue
-            await self._db_call(self._clear_idle_faults, "reading open messages")
-            wake = await self._db_call(self._next_wake, "reading the next retry time")
-            timeout = IDLE_WAIT_S if wake is None else max(0.0, wake - self._clock())
-            with contextlib.suppress(TimeoutError):  # not wait_for: see OutboxSender.run
-                async with asyncio.timeout(min(timeout, IDLE_WAIT_S)):
-                    await self._kick.wait()
+        async with asyncio.TaskGroup() as posts:
+            while True:
+                self._kick.clear()
+                room = self._cfg.batch - self._in_flight
+                claimed = []
+                if room > 0:
+                    claimed = await self._db_call(
+                        functools.partial(self._claim, room), "claiming messages"
+                    )
+                for msg, b, secret in claimed:
+                    self._in_flight += 1
+                    posts.create_task(self._deliver(msg, b, secret),
+                                      name=f"brigade.post[{msg.message_id}@{b.id}]")  # fmt: skip
+                if len(claimed) == room:
+                    continue  # more may be due; the in-flight posts kick when they end
+                await self._idle()
+
+    async def _idle(self) -> None:
+        if self._failing:
+            failing = sorted(self._failing)  # a copy: the post tasks change the set
+            idle = await self._db_call(functools.partial(self._idle_of, failing), "reading")
+            for b in idle:  # nothing left to send: no longer a fault of ours to show
+                self._failures.pop(b, None)
+                self._mark(b, ok=True)
+        wake = await self._db_call(self._next_wake, "reading the next retry time")
+        timeout = IDLE_WAIT_S if wake is None else max(0.0, wake - self._clock())
+        with contextlib.suppress(TimeoutError):  # not wait_for: see OutboxSender.run
+            async with asyncio.timeout(min(timeout, IDLE_WAIT_S)):
+                await self._kick.wait()
+
+    async def _deliver(self, msg: Message, b: directory.Brigade, secret: str) -> None:
+        """POST one message, record how it ended, page on a rejection; then the loop looks
+        again (the alarm's next message may be claimable now)."""
+        try:
+            result = await self._send(msg, b, secret)
+            pages = await self._db_call(functools.partial(self._store, result), "recording")
+            self._account(result)
+            await self._page_rejections(pages)
+        finally:
+            self._in_flight -= 1
+            self.kick()
 
     async def _db_call(self, op: Callable[[], T], what: str) -> T:
         return await until_done(op, part=DATABASE, health=self._health, what=f"brigade: {what}")
 
-    def _claim(self) -> list[tuple[Message, directory.Brigade, str]]:
+    def _claim(self, limit: int) -> list[tuple[Message, directory.Brigade, str]]:
         with self._db.begin() as conn:
-            msgs = delivery.claim(conn, self._clock(), self._cfg.batch)
+            msgs = delivery.claim(conn, self._clock(), limit)
             found: dict[str, tuple[directory.Brigade, str]] = {}
             for b in {msg.brigade_id for msg in msgs}:
                 found[b] = (directory.brigade(conn, b), directory.signing_secret(conn, b))
@@ -126,35 +156,36 @@ class BrigadeSender:
         post = await self._poster.post(b.id, [str(u) for u in b.webhook_urls], body, headers)
         return Sent(msg, post.delivered, post.retryable, post.error, post.status, post.answer)
 
-    def _record(self, results: list[Sent]) -> list[Sent]:
+    def _store(self, r: Sent) -> list[Sent]:
         with self._db.begin() as conn:
-            pages = delivery.record(conn, results, self._cfg, self._clock())
-        for r in results:
-            msg = r.message
-            if r.delivered:
-                self.delivered += 1
-                logger.info("alarm %d: brigade %s: %s delivered (HTTP %s)", msg.alarm_id,
-                            msg.brigade_id, msg.message_id, r.status)  # fmt: skip
-            else:
-                self.failed_attempts += 1
-                logger.info("alarm %d: brigade %s: %s attempt %d failed%s: %s", msg.alarm_id,
-                            msg.brigade_id, msg.message_id, msg.attempts,
-                            "" if r.retryable else " for good", r.error)  # fmt: skip
-        self._brigade_health(results)
-        return pages
+            return delivery.record(conn, [r], self._cfg, self._clock())
 
-    def _brigade_health(self, results: list[Sent]) -> None:
-        """A brigade whose every POST of this pass failed in a way that passes is in fault;
-        one that took a message is fine again. A refused message says nothing of it."""
-        by: dict[str, list[Sent]] = {}
-        for r in results:
-            by.setdefault(r.message.brigade_id, []).append(r)
-        for b, rs in by.items():
-            down = [r for r in rs if not r.delivered and r.retryable]
-            if any(r.delivered for r in rs):
+    def _account(self, r: Sent) -> None:
+        """Counters, the log line and the brigade's health (on the loop: tasks share them)."""
+        msg = r.message
+        if r.delivered:
+            self.delivered += 1
+            logger.info("alarm %d: brigade %s: %s delivered (HTTP %s)", msg.alarm_id,
+                        msg.brigade_id, msg.message_id, r.status)  # fmt: skip
+        else:
+            self.failed_attempts += 1
+            logger.info("alarm %d: brigade %s: %s attempt %d failed%s: %s", msg.alarm_id,
+                        msg.brigade_id, msg.message_id, msg.attempts,
+                        "" if r.retryable else " for good", r.error)  # fmt: skip
+        self._brigade_health(r)
+
+    def _brigade_health(self, r: Sent) -> None:
+        """A brigade whose webhook failed FAULT_AFTER times running, in a way that passes, is
+        in fault; one that took a message is fine again. A refusal says nothing of it."""
+        b = r.message.brigade_id
+        if r.delivered:
+            self._failures.pop(b, None)
+            if b in self._failing:
                 self._mark(b, ok=True)
-            elif down and len(down) == len(rs):
-                self._mark(b, ok=False, why=f"webhook failing, retrying: {down[-1].error}")
+        elif r.retryable:
+            self._failures[b] = self._failures.get(b, 0) + 1
+            if self._failures[b] >= FAULT_AFTER:
+                self._mark(b, ok=False, why=f"webhook failing, retrying: {r.error}")
 
     def _mark(self, brigade_id: str, *, ok: bool, why: str = "") -> None:
         if ok:
@@ -164,15 +195,10 @@ class BrigadeSender:
         if self._health is not None:
             self._health.mark(f"brigade.{brigade_id}", ok, why)
 
-    def _clear_idle_faults(self) -> None:
-        """A failing brigade with nothing left to send (all dead or redelivered elsewhere) is
-        no longer a fault of ours to show."""
-        if not self._failing:
-            return
+    def _idle_of(self, brigades: list[str]) -> list[str]:
+        """Those of *brigades* with nothing left to deliver (all dead, or delivered)."""
         with self._db.connect() as conn:
-            idle = [b for b in self._failing if not delivery.has_open(conn, b)]
-        for b in idle:
-            self._mark(b, ok=True)
+            return [b for b in brigades if not delivery.has_open(conn, b)]
 
     async def _page_rejections(self, pages: list[Sent]) -> None:
         if self._page is None:

@@ -46,6 +46,8 @@ class BrigadeStandin(StandinServer):
         self._down: Reply | None = None
         self._lock = threading.Condition()
         self._tls = tls
+        # a sender that gave up on a hanging answer closed its end: not an error to print
+        self._httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         if tls is not None:
             self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
 

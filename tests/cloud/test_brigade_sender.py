@@ -239,3 +239,20 @@ async def test_a_false_alarm_is_a_cancel_referencing_the_alert(
     assert [p.json()["msg_type"] for p in got] == ["Alert", "Update", "Cancel"]
     assert got[2].json()["references"] == f"ga-{aid}-raised"
     assert got[2].json()["alarm"]["verification"] == "false_alarm"
+
+
+async def test_a_brigade_that_hangs_holds_up_no_other_brigade(
+    url: str, life: Lifecycle, standin: BrigadeStandin
+):
+    with BrigadeStandin() as slow:
+        b = Brigade(id="slow-fire", name="慢", communities=("c-east",),
+                    webhook_urls=(slow.url + "/hook",))  # fmt: skip
+        slow.secrets.append(add_brigade(life.db, b))
+        slow.outage(503, hang_s=1.5)  # past the 1 s timeout
+        async with running(life, FAST.model_copy(update={"timeout_s": 1.0})) as sender:
+            raise_fire(url, life)
+            sender.kick()
+            await until(lambda: slow.requests, 5)
+            t0 = time.monotonic()
+            await asyncio.to_thread(standin.wait_processed, 1)
+            assert time.monotonic() - t0 < 0.5
