@@ -11,11 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import sqlalchemy as sa
 
+from cloud.lifecycle.board import BoardRow, list_board
 from cloud.registry.people_csv import read_shifts_csv, read_workers_csv
 from cloud.registry.shifts import shift_covers
 from gridalarm.brokers import Mosquitto, free_port
+from gridalarm.morning import EXPECTED_FALSE_ALARMS, EXPECTED_RAISED, SMOKE
 from rigs.standins.twilio_api import TwilioStandin
 from rules.devices_csv import read_devices_csv
 from tests.support import Recorder, wait_until
@@ -224,3 +228,83 @@ def test_a_busy_web_port_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
     ]
     assert "broker:" not in result.stdout, "nothing may start before the port is known free"
     assert not (tmp_path / "demo").exists()
+
+
+REPO = Path(__file__).resolve().parents[2]
+SPEED = "60"
+
+
+def board(state: Path) -> list[BoardRow]:
+    """The demo cloud's alarm board, read from its database as `gridalarm cloud alarms` does."""
+    db_file = state / "cloud.sqlite"
+    if not db_file.exists():
+        return []
+    engine = sa.create_engine(f"sqlite:///{db_file}")
+    try:
+        return list_board(engine, limit=1000)
+    except sa.exc.OperationalError:  # the cloud is still creating its tables
+        return []
+    finally:
+        engine.dispose()
+
+
+def morning_done(state: Path) -> bool:
+    rows = board(state)
+    raised = {(r.device, r.rule_id) for r in rows}
+    paged = [r for r in rows if r.notify != "board"]
+    return set(EXPECTED_RAISED) <= raised and all(r.state in ("resolved", "cleared") for r in paged)
+
+
+def test_the_readme_command_runs_the_scripted_morning_to_a_clean_board(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """`bash scripts/demo.sh` (the README's first command) with an empty home, piped: the
+    console and phones URLs come first, the fleet brings every gateway of the district online,
+    the morning plays at high speed, the simulated workers close every alarm through the
+    worker's page, and the KPIs are what the script expects."""
+    home, state = tmp_path / "home", tmp_path / "demo"
+    home.mkdir()
+    status = Recorder(broker.port, "ga/v1/+/status", client_id="morning-status")
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "COLUMNS": "40",  # piped output must not care
+        "GRIDALARM_STATE_DIR": str(tmp_path / "state"),
+    }
+    port = free_port()
+    args = ["--http", f"127.0.0.1:{port}", "--broker", broker.url, "--speed", SPEED]
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        demo = subprocess.Popen(
+            ["bash", str(REPO / "scripts" / "demo.sh"), *args, "--state-dir", str(state)],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: morning_done(state), 75, "the morning's alarms, all closed", 0.5)
+        phones = httpx.get(f"http://127.0.0.1:{port}/phones", timeout=10).text
+        online = {t for t, p, _ in status.snapshot() if json.loads(p)["state"] == "online"}
+    finally:
+        demo.send_signal(signal.SIGINT)
+        code = demo.wait(30)
+        status.close()
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    lines = [line for line in text.splitlines() if not line.startswith("setup: ")]
+    assert lines[0] == f"console: http://127.0.0.1:{port}/console/", lines[:3]
+    assert lines[1].startswith(f"phones:  http://127.0.0.1:{port}/phones"), lines[:3]
+    assert any("try: gridalarm sim list" in line for line in lines), "one line, however narrow"
+    district = read_devices_csv((state / "district" / "devices.csv").read_text(), "d")
+    gateways = {d.gateway for d in district}
+    assert len(online) >= len(gateways), f"{len(online)} of {len(gateways)} gateways online"
+    rows = board(state)
+    paged = [r for r in rows if r.notify != "board"]
+    assert len(paged) >= len(EXPECTED_RAISED)
+    assert all(r.state in ("resolved", "cleared") for r in paged), "closed"
+    assert sum(r.outcome == "false_alarm" for r in rows) == EXPECTED_FALSE_ALARMS
+    assert next(r for r in rows if r.device == SMOKE).outcome == "false_alarm"
+    assert not [r.id for r in rows if r.overdue], "overdue"
+    for r in rows:  # one line per alarm, with its device and both titles
+        assert f"{r.device or r.gateway}" in text and f"{r.title_zh} / {r.title_en}" in text
+    assert "/m/" in phones and "smk-0001" in phones, "the phones page shows the messages"
+    assert "SCRIPT a gateway loses its uplink" in text
