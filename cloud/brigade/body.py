@@ -2,7 +2,8 @@
 
 The body of a message is the same bytes on every retry (the facts are the step's snapshot,
 the times are the step's), so a brigade may compare a retry with what it has. Its JSON
-schema is in ``docs/brigade-webhook.schema.json`` (``python -m cloud.brigade.body``).
+schema is in ``cloud/brigade/webhook.schema.json`` (``python -m cloud.brigade.body``
+writes it; a test keeps it current), and WEBHOOKS.md beside it says the rest.
 """
 
 from __future__ import annotations

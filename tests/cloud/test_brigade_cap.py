@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cap_tools import Category, Certainty, Scope, Status, Urgency
 from cap_tools.models import MsgType
 
+from cloud.brigade import body
 from cloud.brigade.body import Message, encode_json
 from cloud.brigade.cap import encode_cap, facts_of, parameters, parse_cap
 from cloud.brigade.facts import (
@@ -99,3 +102,10 @@ def test_no_circle_without_coordinates_and_the_same_bytes_on_every_retry():
     xml = encode_cap(msg, SENDER)
     assert parse_cap(xml).infos[0].areas[0].circles == []
     assert encode_cap(msg, SENDER) == xml and encode_json(msg) == encode_json(msg)
+
+
+def test_the_documented_json_schema_is_current():
+    shipped = Path(body.__file__).with_name("webhook.schema.json").read_text(encoding="utf-8")
+    assert shipped == body.schema(), (
+        "run: python -m cloud.brigade.body > cloud/brigade/webhook.schema.json"
+    )

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -25,10 +27,12 @@ from cloud.brigade.directory import Brigade, WebhookFormat, add_brigade
 from cloud.brigade.feed import Delivery, brigade_messages
 from cloud.lifecycle import Outcome
 from cloud.lifecycle.rule_alarms import list_events
-from cloud.worker import Cloud
-from gridalarm.brokers import Mosquitto
+from cloud.worker import Cloud, cloud_worker
+from gridalarm.brokers import Mosquitto, free_port
+from rigs.cloud import cloud_config
 from rigs.standins.brigade import BrigadeStandin, Processed
 from rigs.standins.twilio_api import TwilioStandin
+from tests.deploy.pki import make_test_pki
 from tests.faults.loop import fault_loop
 from tests.integration.test_dispatch import loop_rig
 from tests.support import until
@@ -192,3 +196,28 @@ async def test_an_outage_with_a_kill9_in_it_loses_and_doubles_nothing(
     assert all(len(b) == 1 for b in bodies.values()), "a retry sends the same bytes"
     assert hq.bad_signatures == 0
     assert drained < 35.0, f"drained {drained:.1f} s after the brigade came back"
+
+
+async def test_the_worker_serves_its_app_to_brigades_over_mutual_tls(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    pki = make_test_pki(tmp_path / "pki", [], extra_clients=("siming-fire",))
+    web, port = free_port(), free_port()
+    listen = {"listen": f"127.0.0.1:{port}", "cert_file": str(pki.server.cert),
+              "key_file": str(pki.server.key), "client_ca_file": str(pki.ca_cert)}  # fmt: skip
+    config = cloud_config(
+        broker, tmp_path, brigade={"listen": listen},
+        dispatch={"http_listen": f"127.0.0.1:{web}", "public_base_url": f"http://127.0.0.1:{web}"},
+    )  # fmt: skip
+    client = pki.clients["siming-fire"]
+    with_cert = ssl.create_default_context(cafile=str(pki.ca_cert))
+    with_cert.load_cert_chain(str(client.cert), str(client.key))
+    url = f"https://127.0.0.1:{port}/readyz"
+    async with cloud_worker(config):
+        async with httpx.AsyncClient(verify=with_cert, timeout=10) as http:
+            got = await http.get(url)
+        assert got.status_code in (200, 503) and "parts" in got.json()
+        no_cert = ssl.create_default_context(cafile=str(pki.ca_cert))
+        with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+            async with httpx.AsyncClient(verify=no_cert, timeout=10) as http:
+                await http.get(url)
