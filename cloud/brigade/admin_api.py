@@ -2,7 +2,7 @@
 
 Behind the admin bearer token (the registry API's); without one the routes are not mounted.
 A key's token and a new brigade's signing secret are in the answer that made them, once,
-and never again.
+and never again. The webhooks' dead letters are listed and redelivered here too.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
-from cloud.brigade import directory
+from cloud.brigade import deadletters, directory
 from cloud.brigade.directory import Brigade
 from cloud.brigade.keys import NewKey, Scope, StoredKey
+from cloud.brigade.portal import BrigadePortal
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +92,34 @@ class Revoked(_Body):
     revoked: bool = True
 
 
-def router(db: Engine, admin_token: SecretStr, clock: Callable[[], float]) -> APIRouter:
-    """The brigade admin routes over *db*; every request must carry *admin_token*."""
+class DeadLetterInfo(_Body):
+    """A webhook message given up on (refused, or out of retries)."""
+
+    seq: int
+    brigade_id: str
+    alarm_id: int
+    step: str
+    message_id: str = Field(description="Its idempotency key, kept when redelivered")
+    created_at: float
+    attempts: int
+    last_error: str | None
+
+
+class Redeliver(_Body):
+    """Which dead letters to send again: one message, or all (of one brigade)."""
+
+    message_id: str | None = Field(None, description="One message (its idempotency key)")
+    brigade_id: str | None = Field(None, description="Only this brigade's")
+    all: bool = Field(False, description="Every dead letter (of the brigade, if given)")
+
+
+class Redelivered(_Body):
+    queued: int = Field(description="How many went back in the queue")
+
+
+def router(portal: BrigadePortal, admin_token: SecretStr, clock: Callable[[], float]) -> APIRouter:
+    """The brigade admin routes over *portal*; every request must carry *admin_token*."""
+    db = portal.db
     expected = admin_token.get_secret_value().encode("utf-8")
 
     def admin(request: Request) -> None:
@@ -148,7 +176,31 @@ def router(db: Engine, admin_token: SecretStr, clock: Callable[[], float]) -> AP
         logger.info("brigade admin API: key %s revoked", key_id)
         return Revoked(key_id=key_id)
 
+    _dead_letters(r, portal)
     return r
+
+
+def _dead_letters(r: APIRouter, portal: BrigadePortal) -> None:
+    @r.get("/brigade-dead-letters", name="admin_dead_letters")
+    async def letters(brigade: str | None = None) -> list[DeadLetterInfo]:
+        """Webhook messages given up on, oldest first (of one brigade when given)."""
+        got = await asyncio.to_thread(deadletters.dead_letters, portal.db, brigade)
+        return [DeadLetterInfo.model_validate(asdict(d)) for d in got]
+
+    @r.post("/brigade-dead-letters/redeliver", name="admin_redeliver")
+    async def redeliver(body: Redeliver) -> Redelivered:
+        """Send dead letters again under the same idempotency key, at once."""
+        if (body.message_id is None) == (not body.all):
+            raise HTTPException(422, "give one message_id, or all: true")
+        n = await asyncio.to_thread(
+            deadletters.redeliver, portal.db, portal.clock(), message_id=body.message_id,
+            brigade_id=body.brigade_id,
+        )  # fmt: skip
+        if n == 0:
+            raise HTTPException(404, "no such dead letter")
+        logger.info("brigade admin API: %d dead letters queued again", n)
+        portal.kick()
+        return Redelivered(queued=n)
 
 
 async def _issue(db: Engine, brigade_id: str, body: KeyRequest, now: float) -> IssuedKey:

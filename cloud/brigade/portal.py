@@ -43,6 +43,11 @@ class BrigadePortal:
         self.bell = Bell()  # the tables: ``create_feed_tables``, ``create_status_tables``
         desk.after_commit.append(self.bell.ring)
 
+    def kick(self) -> None:
+        """Wake what waits on the desk's commits (the stream, the webhook sender)."""
+        for wake in self.desk.after_commit:
+            wake()
+
     async def _db(self, op: Callable[[], Any], what: str) -> Any:
         return await until_done(op, part=DATABASE, health=self.desk.health, what=what)
 

@@ -81,7 +81,7 @@ def create_app(
     if brigades is not None:
         app.include_router(brigade_api.router(brigades))
         if settings.admin_token is not None:
-            app.include_router(brigade_admin.router(brigades.db, settings.admin_token, clock))
+            app.include_router(brigade_admin.router(brigades, settings.admin_token, clock))
 
     @app.exception_handler(worker_page.Refused)
     async def refused(_request: Request, exc: worker_page.Refused) -> HTMLResponse:
