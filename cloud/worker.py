@@ -30,6 +30,7 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine as Database
 
 from cloud.brigade.listener import MutualTlsServer
+from cloud.brigade.webhook import tls_problems
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
 from cloud.console import attach_console
 from cloud.database import open_database
@@ -86,6 +87,7 @@ def prepare(config: CloudConfig, settings: CloudSettings | None = None) -> Plan:
     """Read and check every input; one ConfigError listing every problem found."""
     settings = settings if settings is not None else CloudSettings()
     issues: list[ConfigIssue] = list(credentials.problems(settings))
+    issues += tls_problems(config.brigade, dispatching=config.dispatch is not None)
     rules = _collect(issues, lambda: load_rules(config.rules_dir))
     lifecycle = None
     devices: list[DeviceInfo] = []

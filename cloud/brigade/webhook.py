@@ -18,7 +18,8 @@ from typing import Self
 import httpx
 
 from cloud.brigade.answers import BrigadeAnswer, parse_answer
-from cloud.config import BrigadeConfig, WebhookTls
+from cloud.config import BrigadeConfig, BrigadeListen, WebhookTls
+from wire.yamlconf import ConfigIssue
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,32 @@ def ssl_context(tls: WebhookTls) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
     if tls.cert_file is not None:
         ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+    return ctx
+
+
+def tls_problems(config: BrigadeConfig, *, dispatching: bool) -> list[ConfigIssue]:
+    """Every TLS file of the brigade section that cannot be used (checked before start)."""
+    checks: list[tuple[str, WebhookTls | BrigadeListen]] = [("brigade.tls", config.tls)]
+    checks += [(f"brigade.tls_by_brigade.{b}", t) for b, t in config.tls_by_brigade.items()]
+    issues: list[ConfigIssue] = []
+    if config.listen is not None:
+        if not dispatching:
+            issues.append(ConfigIssue("cloud config", None, "brigade.listen", "needs dispatch"))
+        checks.append(("brigade.listen", config.listen))
+    for where, tls in checks:
+        try:
+            if isinstance(tls, BrigadeListen):
+                _server_context(tls)
+            else:
+                ssl_context(tls)
+        except (OSError, ssl.SSLError) as err:
+            issues.append(ConfigIssue("cloud config", None, where, f"unusable: {err}"))
+    return issues
+
+
+def _server_context(listen: BrigadeListen) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(listen.client_ca_file))
+    ctx.load_cert_chain(str(listen.cert_file), str(listen.key_file))
     return ctx
 
 

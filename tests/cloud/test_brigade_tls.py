@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from cloud.brigade.listener import MutualTlsServer
 from cloud.brigade.signing import IDEMPOTENCY_HEADER, sign
-from cloud.brigade.webhook import WebhookClient
+from cloud.brigade.webhook import WebhookClient, tls_problems
 from cloud.config import BrigadeConfig, BrigadeListen, WebhookTls
 from cloud.worker import bind
 from rigs.standins.brigade import BrigadeStandin
@@ -94,3 +94,16 @@ async def test_the_brigade_listener_requires_a_client_certificate(pki: PkiPaths)
         assert await get(url, with_cert) == 200
         with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
             await get(url, ssl.create_default_context(cafile=str(pki.ca_cert)))
+
+
+def test_unusable_tls_files_are_config_errors_before_start(pki: PkiPaths, tmp_path: Path):
+    missing = tmp_path / "nope.crt"
+    cfg = BrigadeConfig(
+        tls_by_brigade={"east-fire": WebhookTls(cert_file=missing, key_file=missing)},
+        listen=BrigadeListen(listen="127.0.0.1:0", cert_file=pki.server.cert,
+                             key_file=pki.server.key, client_ca_file=missing),
+    )  # fmt: skip
+    fields = [i.field for i in tls_problems(cfg, dispatching=False)]
+    assert fields == ["brigade.listen", "brigade.tls_by_brigade.east-fire", "brigade.listen"]
+    good = BrigadeConfig(tls=WebhookTls(ca_file=pki.ca_cert))
+    assert tls_problems(good, dispatching=True) == []
