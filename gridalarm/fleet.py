@@ -46,6 +46,7 @@ from wire.topics import data_topic, event_topic, status_topic
 logger = logging.getLogger(__name__)
 
 SOFTWARE = "gridalarm-demo-fleet"
+FIRST_POLLS_S = 5.0
 CONNECTING = 16  # gateways connecting at once: a burst of 300 handshakes starves a small broker
 
 
@@ -150,7 +151,8 @@ class LiveFleet:
         try:
             async with asyncio.TaskGroup() as tg:
                 for n, gw in enumerate(self.gateways.values()):
-                    offset = self._poll_s * n / max(1, len(self.gateways))  # spread the polls
+                    # the first polls within seconds (the console fills at once), then spread
+                    offset = min(self._poll_s, FIRST_POLLS_S) * n / max(1, len(self.gateways))
                     tg.create_task(self._gateway(gw, offset), name=f"demo.fleet[{gw.id}]")
                 tg.create_task(self._save_every(30.0), name="demo.fleet.seqs")
         finally:

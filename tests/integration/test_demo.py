@@ -308,3 +308,27 @@ def test_the_readme_command_runs_the_scripted_morning_to_a_clean_board(
         assert f"{r.device or r.gateway}" in text and f"{r.title_zh} / {r.title_en}" in text
     assert "/m/" in phones and "smk-0001" in phones, "the phones page shows the messages"
     assert "SCRIPT a gateway loses its uplink" in text
+
+
+def test_each_run_starts_fresh_unless_asked_to_keep_state(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """A run continues the last one's sequences with --keep-state; without it, the demo's own
+    files go (and nothing else in the folder)."""
+    state = tmp_path / "demo"
+    state.mkdir()
+    (state / "notes.txt").write_text("mine", encoding="utf-8")
+    (state / "fleet.json").write_text('{"gw-0001": 1000}', encoding="utf-8")
+    quiet = ("--no-scenario", "--broker", broker.url)
+    kept = run_demo_for(tmp_path, 8, "--keep-state", *quiet)
+    assert kept.returncode == 0, kept.stdout[-3000:] + kept.stderr[-3000:]
+    assert "state: continuing the last run" in kept.stdout
+    continued = json.loads((state / "fleet.json").read_text())
+    assert continued["gw-0001"] > 1000, "the fleet gateway's sequence continues"
+    assert all(seq > 0 for seq in continued.values()), "every fleet gateway reported"
+    fresh = run_demo_for(tmp_path, 8, *quiet)
+    assert fresh.returncode == 0, fresh.stdout[-3000:] + fresh.stderr[-3000:]
+    assert "state: fresh start" in fresh.stdout and "files of the last run removed" in fresh.stdout
+    again = json.loads((state / "fleet.json").read_text())
+    assert 0 < again["gw-0001"] < 1000, "a fresh run numbers from 1"
+    assert (state / "notes.txt").read_text(encoding="utf-8") == "mine"
