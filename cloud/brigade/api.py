@@ -84,7 +84,7 @@ def router(portal: BrigadePortal) -> APIRouter:
 
     r = APIRouter(prefix=PREFIX, route_class=GuardedRoute, tags=["brigade"], responses=ERRORS)
     _reads(r, portal)
-    _stream(r, portal)
+    _stream(r, portal, guard)
     _writes(r, portal)
     return r
 
@@ -108,26 +108,31 @@ def _reads(r: APIRouter, portal: BrigadePortal) -> None:
         return got
 
 
-def _stream(r: APIRouter, portal: BrigadePortal) -> None:
+def _stream(r: APIRouter, portal: BrigadePortal, guard: Guard) -> None:
     @r.get(
         "/stream", name="brigade_stream", response_class=EventStream,
         responses={200: {"model": StreamMessage, "description": "Server-Sent Events: id is "
                          "seq, event is the step, data is a StreamMessage"}},
     )  # fmt: skip
     async def live(
+        request: Request,
         me: Me,
         after: Annotated[int | None, Query(ge=0, description="Resume after this seq")] = None,
         last_event_id: Annotated[
             str | None, Header(alias="Last-Event-ID", description="Resume after this seq")
         ] = None,
     ) -> EventStream:
-        """The brigade's messages as they happen; without a resume point, from now on."""
+        """The brigade's messages as they happen; without a resume point, from now on. The
+        stream ends when the key is revoked or expires."""
         start = _resume_point(after, last_event_id)
         if start is None:
             start = await portal.latest_seq()
 
         async def events() -> AsyncIterator[ServerSentEvent]:
-            async for m in stream.messages(portal.db, portal.bell, me.id, start):
+            async def allowed() -> bool:
+                return await guard.still_admitted(request)
+
+            async for m in stream.messages(portal.db, portal.bell, me.id, start, allowed=allowed):
                 yield ServerSentEvent(data=m.data, id=str(m.seq), event=m.step)
 
         return EventStream(events(), ping=PING_S, headers={"Cache-Control": "no-store"})

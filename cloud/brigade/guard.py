@@ -56,6 +56,17 @@ class Guard:
             request._body = body  # Starlette's own cache: the route parses it
         return brigade
 
+    async def still_admitted(self, request: Request) -> bool:
+        """Whether the request's key still reads (a long-lived stream asks again)."""
+        brigade, refusal = await asyncio.to_thread(
+            authenticate, self._db, _bearer(request), Scope.ALARMS_READ, self._clock()
+        )
+        if refusal is not None or brigade is None:
+            key_id = key_id_of(_bearer(request)) or "-"
+            _refuse(request, key_id, f"stream ended: {refusal}", 401)  # logged once, here
+            return False
+        return True
+
     async def _signed(self, request: Request, brigade: Brigade, key_id: str, body: bytes) -> None:
         secret = await asyncio.to_thread(self._secret, brigade.id)
         bad = verify(

@@ -21,7 +21,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,12 +127,19 @@ def latest_seq(db: Engine) -> int:
 
 
 async def messages(
-    db: Engine, bell: Bell, brigade_id: str, after: int,
+    db: Engine, bell: Bell, brigade_id: str, after: int, *,
+    allowed: Callable[[], Awaitable[bool]] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Message]:  # fmt: skip
-    """The brigade's messages after *after*, for ever (until the caller stops iterating)."""
+    """The brigade's messages after *after*, until the caller stops iterating or *allowed*
+    (asked again every ``IDLE_READ_S``: a key revoked or expired meanwhile) says no more."""
     cursor = Cursor(after)
+    checked = clock()
     while True:
+        if allowed is not None and clock() - checked >= IDLE_READ_S:
+            if not await allowed():
+                return
+            checked = clock()
         with bell.listening() as rung:
             got, moved = await asyncio.to_thread(read_after, db, brigade_id, cursor, clock())
             for message in got:

@@ -18,7 +18,9 @@ import sqlalchemy as sa
 from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 
 from cloud.brigade.api import event_data
+from cloud.brigade.directory import issue_key, revoke_key
 from cloud.brigade.feed import Delivery, brigade_messages
+from cloud.brigade.keys import Scope
 from cloud.brigade.stream import GAP_WAIT_S, IDLE_READ_S, Cursor
 from cloud.lifecycle import Outcome
 from tests.cloud.test_brigade_support import V1, Cloud, running_cloud
@@ -51,6 +53,10 @@ class Events:
             async with asyncio.timeout(seconds):
                 got = await self._queue.get()
                 pytest.fail(f"unexpected event {got}")
+
+    async def ended(self, within_s: float) -> None:
+        async with asyncio.timeout(within_s):
+            await asyncio.shield(self._task)
 
     async def close(self) -> None:
         self._task.cancel()
@@ -155,6 +161,17 @@ async def test_a_hole_in_the_order_is_waited_for_before_the_stream_passes_it(clo
         (late,) = await events.take(1, within_s=GAP_WAIT_S * 3)
         assert (late.id, late.event) == ("4", "acknowledged")
         assert time.monotonic() - start >= GAP_WAIT_S * 0.9
+
+
+async def test_a_stream_ends_when_its_key_is_revoked(
+    cloud: Cloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    new = issue_key(cloud.db, "east-fire", [Scope.ALARMS_READ], time.time(), None)
+    async with stream(cloud, new.token) as events:
+        revoke_key(cloud.db, new.key_id, time.time())
+        await events.ended(within_s=IDLE_READ_S * 3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "cloud.brigade.guard"]
+    assert len(lines) == 1 and new.key_id in lines[0] and "revoked" in lines[0]
 
 
 def test_the_cursor_waits_out_a_hole_then_passes_it() -> None:
