@@ -9,6 +9,7 @@ from cloud.web.adapter import LifecycleWorkerDesk
 from cloud.web.app import create_app
 from cloud.web.protocols import (
     AlarmPage,
+    BrigadeNote,
     HistoryEntry,
     Place,
     RegistryDesk,
@@ -20,6 +21,7 @@ from cloud.web.settings import WebSettings
 
 __all__ = [
     "AlarmPage",
+    "BrigadeNote",
     "HistoryEntry",
     "LifecycleWorkerDesk",
     "Place",

@@ -9,6 +9,7 @@ import pytest
 
 from cloud.dispatch.texts import SEGMENTS, NotifyRenderer
 from cloud.lifecycle import AlarmView, State, Target
+from cloud.lifecycle.model import Notice, NoticeKind
 from cloud.notify import LinkSigner, Locale
 from cloud.notify.smstext import fits_sms, sms_units
 from cloud.notify.templates import WORDING
@@ -95,3 +96,27 @@ def test_the_longest_title_rules_check_allows_still_fits(
     longest = dataclasses.replace(base, title_en="W" * TITLE_EN_MAX, title_zh="字" * TITLE_ZH_MAX)
     text = renderer.alert(longest, Target("w-17", locale=locale.value)).text
     assert fits_sms(text, SEGMENTS[locale]), (sms_units(text), text)
+
+
+@pytest.mark.parametrize(
+    ("notice", "zh", "en"),
+    [
+        (Notice(NoticeKind.BRIGADE_STATUS, "思明消防", "dispatched", 360),
+         "【街道大脑】消防已出动（思明消防），预计6分钟到达。报警48213",
+         "[Street brain] 思明消防: brigade dispatched, ETA 6 min. Alarm 48213"),
+        (Notice(NoticeKind.BRIGADE_STATUS, "思明消防", "on_scene"),
+         "【街道大脑】消防已到场（思明消防）。报警48213",
+         "[Street brain] 思明消防: brigade on scene. Alarm 48213"),
+        (Notice(NoticeKind.BRIGADE_REQUEST, "思明消防", text="钥匙\n持有人多久到？"),
+         "【街道大脑】思明消防询问：钥匙 持有人多久到？（报警48213）",
+         "[Street brain] 思明消防 asks: 钥匙 持有人多久到？ (alarm 48213)"),
+    ],
+)  # fmt: skip
+def test_a_notice_reads_in_the_workers_language_with_the_page_link(
+    renderer: NotifyRenderer, notice: Notice, zh: str, en: str
+) -> None:
+    alarm = view("smoke-fire", "Suspected fire", "疑似火警", "fire", Notify.PAGE)
+    for locale, words in ((Locale.ZH_CN, zh), (Locale.EN, en)):
+        got = renderer.notice(alarm, Target("w1", (), locale.value), notice)
+        assert got.text == f"{words} {got.link}"
+        assert got.link.startswith("https://jd.example.cn/")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from cloud.lifecycle import Outcome, State
+from cloud.web import BrigadeNote
 from tests.cloud.test_web_support import NOW, FakeDesk, app_for, token
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -232,3 +234,39 @@ async def test_bad_positions_are_refused(
 async def test_healthz(client: httpx.AsyncClient) -> None:
     r = await client.get("/healthz")
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
+
+
+async def test_confirm_fire_is_offered_on_site_once(client: httpx.AsyncClient, desk: FakeDesk):
+    tok = token()
+    html = (await client.get(f"/m/{tok}")).text
+    assert 'id="btn-verify"' not in html  # not on site yet
+    assert 'id="brigade"' not in html  # the brigade has said nothing
+    for action in ("take", "arrive"):
+        await client.post(f"/m/{tok}/action", content=f"action={action}", headers=FORM)
+    html = (await client.get(f"/m/{tok}")).text
+    assert 'id="btn-verify"' in html and "确认火情" in html
+    r = await client.post(f"/m/{tok}/action", content="action=verify", headers=FORM)
+    assert r.status_code == 303
+    a = desk.alarms[41]
+    assert a.verified and (a.history[-1].kind, a.history[-1].channel) == ("verified", "web")
+    assert a.state is State.ON_SITE  # confirming keeps the alarm open
+    html = (await client.get(f"/m/{tok}")).text
+    assert 'id="btn-verify"' not in html and 'data-kind="verified"' in html
+
+
+async def test_the_brigades_latest_status_and_its_requests_show_by_locale(
+    client: httpx.AsyncClient, desk: FakeDesk
+) -> None:
+    notes = (
+        BrigadeNote(NOW - 50, "思明消防", "status", "received"),
+        BrigadeNote(NOW - 40, "思明消防", "request", text="钥匙持有人多久到？"),
+        BrigadeNote(NOW - 30, "思明消防", "status", "dispatched", eta_s=350),
+    )
+    for aid in (41, 42):
+        desk.alarms[aid] = replace(desk.alarms[aid], brigade=notes)
+    zh = (await client.get(f"/m/{token()}")).text
+    en = (await client.get(f"/m/{token('w2', '42')}")).text
+    assert 'data-status="dispatched"' in zh and "消防已出动" in zh and "预计6 分钟到达" in zh
+    assert "消防已接警" not in zh  # only the latest status
+    assert "钥匙持有人多久到？" in zh and "询问：" in zh
+    assert "brigade dispatched" in en and "ETA 6 min" in en and "asks: " in en
