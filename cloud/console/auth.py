@@ -106,7 +106,9 @@ def router(gate: Gate, env: Environment) -> APIRouter:
     @api.get(prefix + "/login", include_in_schema=False)
     async def login_form(request: Request, next: str | None = None) -> Response:
         token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
-        response = page(env, request, "login.html", csrf=token, next=_safe_next(prefix, next))
+        response = page(
+            env, request, "login.html", csrf=token, next=_safe_next(prefix, next), prefix=prefix
+        )
         gate.set_cookie(response, LOGIN_COOKIE, token, 3600)
         return response
 
@@ -122,7 +124,14 @@ def router(gate: Gate, env: Environment) -> APIRouter:
         target = _safe_next(prefix, form.get("next"))
         if staff is None:
             return page(
-                env, request, "login.html", 401, csrf=form["csrf"], next=target, failed=True
+                env,
+                request,
+                "login.html",
+                401,
+                csrf=form["csrf"],
+                next=target,
+                failed=True,
+                prefix=prefix,
             )
         token, _ = await asyncio.to_thread(start_session, gate.db, staff, gate.clock(), gate.ttl_s)
         response = RedirectResponse(target, status_code=303)

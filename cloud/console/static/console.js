@@ -18,10 +18,18 @@
     if (empty) { empty.classList.toggle("shown", shown === 0); }
   }
 
-  function markOverdue() {
+  function age(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s >= 3600) { return Math.floor(s / 3600) + "h" + String(Math.floor(s % 3600 / 60)).padStart(2, "0") + "m"; }
+    return s >= 60 ? Math.floor(s / 60) + "m" : s + "s";
+  }
+
+  function markOverdue() {  // deadlines pass and ages grow between pushes: kept here
     var now = Date.now();
     document.querySelectorAll("#board-rows tr.row").forEach(function (row) {
       if (Number(row.dataset.due) < now) { row.classList.add("overdue"); }
+      var cell = row.querySelector(".age");
+      if (cell) { cell.textContent = age(now - Number(row.dataset.raised)); }
     });
   }
 
@@ -80,7 +88,9 @@
     fetch(box.dataset.src, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
       var traces = Object.keys(data.series).map(function (name) {
         var s = data.series[name];
-        return { x: s.t.map(function (t) { return new Date(t); }), y: s.v, name: name, mode: "lines+markers", type: "scatter" };
+        var flag = s.v.every(function (v) { return v === 0 || v === 1; });  // flags: one click away
+        return { x: s.t.map(function (t) { return new Date(t); }), y: s.v, name: name, mode: "lines+markers",
+                 type: "scatter", visible: flag ? "legendonly" : true };
       });
       var layout = { margin: { l: 40, r: 10, t: 10, b: 40 }, legend: { orientation: "h" },
         shapes: data.raised_at ? [{ type: "line", x0: new Date(data.raised_at), x1: new Date(data.raised_at), yref: "paper", y0: 0, y1: 1, line: { color: "#c62828", dash: "dot" } }] : [] };

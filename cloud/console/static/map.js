@@ -5,7 +5,7 @@
   var box = document.getElementById("map");
   var prefix = document.body.dataset.prefix;
   var zh = document.body.dataset.locale === "zh-CN";
-  var map = L.map(box, { preferCanvas: true, zoomControl: true });
+  var map = L.map(box, { zoomControl: true, maxZoom: 19 });
   if (box.dataset.tiles) { L.tileLayer(box.dataset.tiles, { maxZoom: 19 }).addTo(map); }
   var shades = ["#fff3e0", "#ffcc80", "#ff8a65", "#e53935"];
 
@@ -27,6 +27,8 @@
     data.grids.forEach(function (g) {
       grids.addData({ type: "Feature", geometry: g.geometry, properties: g });
     });
+    var bounds = grids.getBounds();  // the view first: clusters are computed for a zoom
+    if (bounds.isValid()) { map.fitBounds(bounds); } else { map.setView([24.48, 118.09], 14); }
     var cluster = L.markerClusterGroup({ chunkedLoading: true, disableClusteringAtZoom: 18 });
     var markers = data.devices.map(function (d) {
       var m = L.marker([d[1], d[2]], { icon: pin("st-" + d[4]), title: d[0] });
@@ -45,8 +47,6 @@
         .bindPopup('<a href="' + prefix + '/workers/' + encodeURIComponent(w[0]) + '">' + esc(w[1]) + "</a>")
         .addTo(map);
     });
-    var bounds = grids.getBounds();
-    if (bounds.isValid()) { map.fitBounds(bounds); } else { map.setView([24.48, 118.09], 14); }
     box.dataset.devices = String(markers.length);
     box.dataset.grids = String(data.grids.length);
   });
