@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from cloud.brigade.keys import Scope
 from cloud.brigade.stream import GAP_WAIT_S, IDLE_READ_S, Cursor
 from cloud.lifecycle import Outcome
 from tests.cloud.test_brigade_support import V1, Cloud, running_cloud
+from tests.postgres import find_bin, postgres_server
+from tests.support import need_service
 
 
 @pytest.fixture
@@ -172,6 +174,36 @@ async def test_a_stream_ends_when_its_key_is_revoked(
         await events.ended(within_s=IDLE_READ_S * 3)
     lines = [r.getMessage() for r in caplog.records if r.name == "cloud.brigade.guard"]
     assert len(lines) == 1 and new.key_id in lines[0] and "revoked" in lines[0]
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    if find_bin() is None:
+        need_service("PostgreSQL")
+    with postgres_server() as url:
+        yield url
+
+
+async def test_on_postgresql_a_row_that_commits_late_is_not_skipped(
+    pg_url: str, tmp_path: Path
+) -> None:
+    async with running_cloud(tmp_path, pg_url) as cloud:
+        aid = await cloud.raise_fire("smk-1/smoke-fire")
+        async with stream(cloud, cloud.keys.east) as events:
+            with cloud.db.connect() as late:  # takes the next seq, commits after a later one
+                tx = late.begin()
+                late.execute(sa.insert(brigade_messages).values(
+                    brigade_id="east-fire", alarm_id=aid, step="confirmed",
+                    message_id=f"ga-{aid}-confirmed", facts="{}", created_at=time.time(),
+                    state=Delivery.PULL, attempts=0, next_attempt_at=time.time(),
+                ))  # fmt: skip
+                await cloud.desk.acknowledge(aid, "w1", "web")  # commits seq+1, rings
+                await events.none_within(0.5)  # it waits for the hole below (GAP_WAIT_S)
+                tx.commit()
+            cloud.portal.bell.ring()
+            got = await events.take(2)
+        assert [e.event for e in got] == ["confirmed", "acknowledged"]
+        assert [(int(e.id), e.event) for e in got] == seqs(cloud, "east-fire")[1:]
 
 
 def test_the_cursor_waits_out_a_hole_then_passes_it() -> None:

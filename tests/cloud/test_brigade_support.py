@@ -187,8 +187,9 @@ def _keys(db: Engine, now: float) -> Keys:
 
 
 @asynccontextmanager
-async def running_cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
-    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+async def running_cloud(tmp_path: Path, url: str | None = None) -> AsyncIterator[Cloud]:
+    """The cloud on *url* (a fresh, empty database; default: SQLite in *tmp_path*)."""
+    url = url or f"sqlite:///{tmp_path / 'cloud.db'}"
     db = open_database(url)
     for create in (create_registry_tables, create_feed_tables, create_status_tables):
         create(db)
