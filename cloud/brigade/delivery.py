@@ -38,16 +38,21 @@ class Sent:
     answer: BrigadeAnswer | None = None
 
 
-def claim(conn: Connection, now: float, limit: int) -> list[Message]:
-    """Due messages whose earlier ones (same brigade and alarm) are done, marked ``sending``."""
+def _next_in_line() -> sa.ColumnElement[bool]:
+    """Pending, and every earlier message of the same brigade and alarm is done."""
     earlier = sa.alias(m, "earlier")
     blocked = sa.exists().where(
         earlier.c.brigade_id == m.c.brigade_id, earlier.c.alarm_id == m.c.alarm_id,
         earlier.c.seq < m.c.seq, earlier.c.state.in_(OPEN),
     )  # fmt: skip
+    return sa.and_(m.c.state == Delivery.PENDING, ~blocked)
+
+
+def claim(conn: Connection, now: float, limit: int) -> list[Message]:
+    """Due messages whose earlier ones (same brigade and alarm) are done, marked ``sending``."""
     rows = conn.execute(
         sa.select(m)
-        .where(m.c.state == Delivery.PENDING, m.c.next_attempt_at <= now, ~blocked)
+        .where(_next_in_line(), m.c.next_attempt_at <= now)
         .order_by(m.c.seq)
         .limit(limit)
     ).all()
@@ -92,10 +97,9 @@ def recover_sending(conn: Connection) -> int:
 
 
 def next_wake(conn: Connection) -> float | None:
-    """When the earliest pending message falls due."""
-    t = conn.execute(
-        sa.select(sa.func.min(m.c.next_attempt_at)).where(m.c.state == Delivery.PENDING)
-    ).scalar()
+    """When the earliest message that may go next falls due (one waiting behind a message
+    in flight goes when that one ends: its post kicks the sender)."""
+    t = conn.execute(sa.select(sa.func.min(m.c.next_attempt_at)).where(_next_in_line())).scalar()
     return float(t) if t is not None else None
 
 

@@ -85,11 +85,12 @@ class BrigadeSender:
             while True:
                 self._kick.clear()
                 room = self._cfg.batch - self._in_flight
-                claimed = []
-                if room > 0:
-                    claimed = await self._db_call(
-                        functools.partial(self._claim, room), "claiming messages"
-                    )
+                if room <= 0:
+                    await self._kick.wait()  # a post that ends kicks
+                    continue
+                claimed = await self._db_call(
+                    functools.partial(self._claim, room), "claiming messages"
+                )
                 for msg, b, secret in claimed:
                     self._in_flight += 1
                     posts.create_task(self._deliver(msg, b, secret),

@@ -256,3 +256,17 @@ async def test_a_brigade_that_hangs_holds_up_no_other_brigade(
             t0 = time.monotonic()
             await asyncio.to_thread(standin.wait_processed, 1)
             assert time.monotonic() - t0 < 0.5
+
+
+async def test_a_message_waiting_behind_one_in_flight_does_not_spin_the_sender(
+    url: str, life: Lifecycle, standin: BrigadeStandin
+):
+    statements: list[str] = []
+    sa.event.listen(life.db, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    standin.outage(503, hang_s=0.8)  # each POST hangs past the 0.5 s timeout
+    async with running(life, FAST.model_copy(update={"timeout_s": 0.5})) as sender:
+        raise_fire(url, life)
+        confirm(url, life)  # waits behind the raise, due at once
+        sender.kick()
+        await until(lambda: len(standin.requests) >= 3)
+    assert len(statements) < 300, f"{len(statements)} statements in 3 attempts: a busy loop"
