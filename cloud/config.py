@@ -102,6 +102,10 @@ class DispatchConfig(_Model):
         default=None, description="Key of the signed links; prefer GRIDALARM_LINK_SECRET."
     )
     link_ttl_s: float = Field(default=86400, gt=0, description="How long an alarm link works.")
+    photo_dir: Path = Field(
+        default=Path("photos"),
+        description="Where the photos of workers' hazard reports are kept (EXIF stripped).",
+    )
 
 
 class HealthConfig(_Model):

@@ -139,6 +139,7 @@ async def open_dispatch(
                 clock=time.time,
                 settings=credentials.web(settings),
                 brigades=BrigadePortal(desk),
+                photo_dir=config.photo_dir,
             )
             yield Dispatch(desk, index, channels, config.public_base_url, app, brigade_sender)
         finally:
