@@ -261,11 +261,14 @@ def run_demo(options: DemoOptions) -> int:
 
 
 TABLE_LINES = 34  # the live table (10 devices, header) and the event panel (12 lines)
+TABLE_COLUMNS = 80
 
 
 def _room_for_table(console: Console) -> bool:
     """The live table needs a terminal with room for it; elsewhere one line per message."""
-    return console.is_terminal and not console.is_dumb_terminal and console.height >= TABLE_LINES
+    if not console.is_terminal or console.is_dumb_terminal:
+        return False
+    return console.height >= TABLE_LINES and console.width >= TABLE_COLUMNS
 
 
 def _plain(options: DemoOptions) -> DemoOptions:

@@ -15,6 +15,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from cloud.lifecycle.rule_alarms import AlarmChange
 from wire import (
@@ -135,7 +136,9 @@ class TrafficView:
                 f"{self.quiet_messages} messages"
             )
         return Group(
-            table, Panel("\n".join(self.log) or "(no events yet)", title=f"events · gateways {gws}")
+            table,
+            # Text, not markup: message ids like [a1-s0-w-0017] are not styles
+            Panel(Text("\n".join(self.log) or "(no events yet)"), title=f"events · gateways {gws}"),
         )
 
 
