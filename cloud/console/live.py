@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Callable
 
 from sse_starlette import ServerSentEvent
 
-STREAM_MAX_S = 10.0  # a stream's lifetime: the browser reconnects after it
-RETRY_MS = 300  # how soon the browser reconnects
+STREAM_MAX_S = 30.0  # a stream's lifetime: the browser reconnects after it
+RETRY_MS = 100  # how soon the browser reconnects
 
 
 class BoardFeed:
