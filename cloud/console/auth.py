@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from cloud.console.render import page
 from cloud.console.sessions import Session, csrf_matches, end_session, find_session, start_session
-from cloud.console.users import authenticate
+from cloud.console.users import authenticate, has_users
 from cloud.web.forms import read_form
 
 SESSION_COOKIE = "ga_session"
@@ -106,8 +106,15 @@ def router(gate: Gate, env: Environment) -> APIRouter:
     @api.get(prefix + "/login", include_in_schema=False)
     async def login_form(request: Request, next: str | None = None) -> Response:
         token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+        first = not await asyncio.to_thread(has_users, gate.db)
         response = page(
-            env, request, "login.html", csrf=token, next=_safe_next(prefix, next), prefix=prefix
+            env,
+            request,
+            "login.html",
+            csrf=token,
+            next=_safe_next(prefix, next),
+            prefix=prefix,
+            no_accounts=first,
         )
         gate.set_cookie(response, LOGIN_COOKIE, token, 3600)
         return response

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 from sse_starlette import ServerSentEvent
 
+MIN_GAP_S = 0.2  # at most five boards a second per console, however fast alarms change
 STREAM_MAX_S = 30.0  # a stream's lifetime: the browser reconnects after it
 RETRY_MS = 100  # how soon the browser reconnects
 
@@ -62,3 +63,5 @@ class BoardFeed:
                     await self.wait(seen)
                     seen, html = await self.board(locale)
                     yield ServerSentEvent(data=html, event="board", id=str(seen))
+                    # a storm of changes coalesces into one board per gap, not one per change
+                    await asyncio.sleep(MIN_GAP_S)

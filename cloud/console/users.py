@@ -135,3 +135,9 @@ def find_staff(db: Engine, name: str) -> Staff | None:
     if row is None or row.disabled:
         return None
     return Staff(row.username, Role(row.role))
+
+
+def has_users(db: Engine) -> bool:
+    """Is there any account yet (the sign-in page says how to make the first)?"""
+    with db.connect() as conn:
+        return conn.execute(sa.select(users.c.username).limit(1)).first() is not None
