@@ -146,6 +146,13 @@ def router(gate: Gate, env: Environment) -> APIRouter:
         response.delete_cookie(LOGIN_COOKIE, path=prefix)
         return response
 
+    _logout_route(api, gate)
+    return api
+
+
+def _logout_route(api: APIRouter, gate: Gate) -> None:
+    prefix = gate.prefix
+
     @api.post(prefix + "/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         session = await gate.viewer(request)
@@ -156,5 +163,3 @@ def router(gate: Gate, env: Environment) -> APIRouter:
         response = RedirectResponse(prefix + "/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=prefix)
         return response
-
-    return api

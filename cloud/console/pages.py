@@ -45,28 +45,7 @@ def router(site: Site) -> APIRouter:
         data = await asyncio.to_thread(map_data, site.db, site.clock())
         return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
-    @api.get(p + "/kpis", include_in_schema=False)
-    async def kpis(request: Request) -> Response:
-        session = await site.gate.viewer(request)
-        tables = await asyncio.to_thread(all_kpis, site.db, site.clock())
-        return site.page(request, "kpis.html", session=session, tables=tables)
-
-    @api.get(p + "/kpis/{key}.csv", include_in_schema=False)
-    async def kpi_csv(request: Request, key: str) -> Response:
-        await site.gate.viewer(request)
-        tables = await asyncio.to_thread(all_kpis, site.db, site.clock())
-        table = next((t for t in tables if t.key == key), None)
-        if table is None:
-            raise HTTPException(404, "no such table")
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([f"{zh} {en}" for zh, en in table.columns])
-        writer.writerows(table.rows)
-        return Response(
-            "\ufeff" + out.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{key}.csv"'},
-        )
+    _kpi_routes(api, site)
 
     @api.get(p + "/lang/{code}", include_in_schema=False)
     async def language(code: str, next: str = p + "/") -> Response:
@@ -128,3 +107,30 @@ def _place_routes(api: APIRouter, site: Site) -> None:
         if data is None:
             raise HTTPException(404, f"no such {kind[:-1]}")
         return site.page(request, template, session=session, **data)
+
+
+def _kpi_routes(api: APIRouter, site: Site) -> None:
+    p = site.prefix
+
+    @api.get(p + "/kpis", include_in_schema=False)
+    async def kpis(request: Request) -> Response:
+        session = await site.gate.viewer(request)
+        tables = await asyncio.to_thread(all_kpis, site.db, site.clock())
+        return site.page(request, "kpis.html", session=session, tables=tables)
+
+    @api.get(p + "/kpis/{key}.csv", include_in_schema=False)
+    async def kpi_csv(request: Request, key: str) -> Response:
+        await site.gate.viewer(request)
+        tables = await asyncio.to_thread(all_kpis, site.db, site.clock())
+        table = next((t for t in tables if t.key == key), None)
+        if table is None:
+            raise HTTPException(404, "no such table")
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([f"{zh} {en}" for zh, en in table.columns])
+        writer.writerows(table.rows)
+        return Response(
+            "\ufeff" + out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{key}.csv"'},
+        )

@@ -61,26 +61,7 @@ async def test_console_in_chromium(
                 board = await sign_in(wall, base, "disp")
                 assert await board.locator("#board-rows tr.row").count() == 0
 
-                sims.device("smk-0001").trigger("smoke")
-                raised = await until(lambda: alarm_ids(cloud.db), 15, "the alarm in the lifecycle")
-                t_raised = time.monotonic()
-                aid = raised[0]
-                row = board.locator(f"#alarm-{aid}")
-                await row.wait_for(state="visible", timeout=2000)  # pushed, no reload
-                shown_after = time.monotonic() - t_raised
-                assert shown_after < 2.0, shown_after
-                assert await row.get_attribute("data-severity") == "critical"
-                await board.screenshot(path=str(shots / "console-board.png"), full_page=True)
-
-                detail = await wall.new_page()
-                await detail.goto(f"{base}/console/alarms/{aid}")
-                await detail.wait_for_selector("#timeline li.kind-message", timeout=10_000)
-                timeline = await detail.inner_text("#timeline")
-                assert "smk-0001" in await detail.inner_text(".alarm-head")
-                assert "sms" in timeline or "console" in timeline
-                await detail.wait_for_selector("#chart[data-ready]", timeout=10_000)
-                await detail.screenshot(path=str(shots / "console-detail.png"), full_page=True)
-
+                aid = await _raise_and_follow(sims, cloud, board, wall, base, shots)
                 await _take_on_the_phone(browser, blocked, twilio, shots)
                 await board.locator(f'#alarm-{aid}[data-state="acknowledged"]').wait_for(
                     timeout=5000
@@ -151,3 +132,31 @@ async def _viewer_cannot_resolve(browser: Any, blocked: Any, base: str, aid: int
     )
     assert refused.status == 403
     await context.close()
+
+
+async def _raise_and_follow(
+    sims: Any, cloud: Any, board: Any, wall: Any, base: str, shots: Path
+) -> int:
+    """Trigger a smoke detector: its row is pushed to the open board within 2 s, and its
+    detail page shows the timeline and the readings chart."""
+    sims.device("smk-0001").trigger("smoke")
+    raised = await until(lambda: alarm_ids(cloud.db), 15, "the alarm in the lifecycle")
+    t_raised = time.monotonic()
+    aid = raised[0]
+    row = board.locator(f"#alarm-{aid}")
+    await row.wait_for(state="visible", timeout=2000)  # pushed, no reload
+    shown_after = time.monotonic() - t_raised
+    assert shown_after < 2.0, shown_after
+    assert await row.get_attribute("data-severity") == "critical"
+    await board.screenshot(path=str(shots / "console-board.png"), full_page=True)
+
+    detail = await wall.new_page()
+    await detail.goto(f"{base}/console/alarms/{aid}")
+    await detail.wait_for_selector("#timeline li.kind-message", timeout=10_000)
+    timeline = await detail.inner_text("#timeline")
+    assert "smk-0001" in await detail.inner_text(".alarm-head")
+    assert "sms" in timeline or "console" in timeline
+    await detail.wait_for_selector("#chart[data-ready]", timeout=10_000)
+    await detail.screenshot(path=str(shots / "console-detail.png"), full_page=True)
+
+    return aid

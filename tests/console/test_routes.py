@@ -153,3 +153,23 @@ def _state(rig: Rig, aid: int) -> str:
                 sa.select(lifecycle_alarms.c.state).where(lifecycle_alarms.c.alarm_id == aid)
             ).scalar_one()
         )
+
+
+async def test_sign_out_ends_the_session(rig: Rig) -> None:
+    async with client(rig) as http:
+        await sign_in(http, "viewer")
+        board = await http.get("/console/")
+        refused = await http.post("/console/logout", data={"csrf": ""})
+        assert refused.status_code == 403
+        out = await http.post("/console/logout", data={"csrf": csrf_of(board.text)})
+        assert out.status_code == 303 and out.headers["location"] == "/console/login"
+        again = await http.get("/console/", headers={"accept": "text/html"})
+        assert again.status_code == 303
+
+
+async def test_the_sign_in_page_says_how_to_make_the_first_account(rig: Rig) -> None:
+    with rig.db.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM console_users")
+    async with client(rig) as http:
+        page = await http.get("/console/login")
+        assert 'id="no-accounts"' in page.text and "gridalarm cloud user add" in page.text
