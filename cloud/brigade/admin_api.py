@@ -2,7 +2,8 @@
 
 Behind the admin bearer token (the registry API's); without one the routes are not mounted.
 A key's token and a new brigade's signing secret are in the answer that made them, once,
-and never again. The webhooks' dead letters are listed and redelivered here too.
+and never again. The webhooks' dead letters are listed and redelivered here too, and the
+dispatcher tells the brigade what only our side knows (the key holder was reached).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cloud.brigade import deadletters, directory
 from cloud.brigade.directory import Brigade
 from cloud.brigade.keys import NewKey, Scope, StoredKey
 from cloud.brigade.portal import BrigadePortal
+from cloud.lifecycle import IllegalTransition, UnknownAlarm
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,18 @@ class Redeliver(_Body):
     all: bool = Field(False, description="Every dead letter (of the brigade, if given)")
 
 
+class KeyHolderReached(_Body):
+    """Our side reached the owner or key holder of the alarm's premises."""
+
+    by: str = Field(min_length=1, max_length=48, description="Who on our side, e.g. a name")
+    note: str | None = Field(None, max_length=500, description="E.g. 'on the way, 10 min'")
+
+
+class Update(_Body):
+    alarm_id: int
+    changed: bool = Field(description="False when it was recorded before (nothing changed)")
+
+
 class Redelivered(_Body):
     queued: int = Field(description="How many went back in the queue")
 
@@ -177,7 +191,21 @@ def router(portal: BrigadePortal, admin_token: SecretStr, clock: Callable[[], fl
         return Revoked(key_id=key_id)
 
     _dead_letters(r, portal)
+    _updates(r, portal)
     return r
+
+
+def _updates(r: APIRouter, portal: BrigadePortal) -> None:
+    @r.post("/alarms/{alarm_id}/key-holder-reached", name="admin_key_holder_reached")
+    async def reached(alarm_id: int, body: KeyHolderReached) -> Update:
+        """Tell the alarm's brigades the key holder was reached (audited; once per alarm)."""
+        try:
+            done = await portal.key_holder_reached(alarm_id, f"dispatcher:{body.by}", body.note)
+        except UnknownAlarm:
+            raise HTTPException(404, f"no alarm {alarm_id}") from None
+        except IllegalTransition as err:
+            raise HTTPException(409, str(err)) from None
+        return Update(alarm_id=alarm_id, changed=done)
 
 
 def _dead_letters(r: APIRouter, portal: BrigadePortal) -> None:

@@ -29,6 +29,7 @@ from cloud.faults import DATABASE, until_done
 from cloud.lifecycle import AlarmDesk
 from cloud.lifecycle.model import Notice, NoticeKind
 from cloud.lifecycle.notices import tell
+from cloud.lifecycle.updates import key_holder_reached
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,17 @@ class BrigadePortal:
                         report.status or report.answer or "")  # fmt: skip
         await self._follow_up(brigade, rec)
         return rec
+
+    async def key_holder_reached(self, alarm_id: int, actor: str, note: str | None) -> bool:
+        """Our side reached the key holder: audited, and the brigade told (once)."""
+        done: bool = await self._db(
+            functools.partial(key_holder_reached, self.db, self.desk.lifecycle.ctx, alarm_id,
+                              actor=actor, note=note, now=self.clock()),
+            f"alarm {alarm_id}: recording the key holder reached",
+        )  # fmt: skip
+        if done:
+            self.kick()
+        return done
 
     async def _follow_up(self, brigade: Brigade, rec: Recorded) -> None:
         r, actor = rec.report, f"brigade:{brigade.id}"

@@ -40,6 +40,7 @@ class FeedStep(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"  # a grid worker took it and is on the way
     ON_SITE = "on_site"  # the grid worker is there
     VERIFIED = "verified"  # the grid worker on site confirmed it is real
+    KEY_HOLDER = "key_holder"  # our side reached the owner or key holder of the premises
     FALSE_ALARM = "false_alarm"  # resolved as a false alarm: a Cancel
     RESOLVED = "resolved"  # resolved otherwise (real, device fault, test, cleared)
 

@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from cloud.brigade.feed import Delivery, brigade_messages
+from cloud.lifecycle import Outcome
+from cloud.lifecycle.rule_alarms import alarm_events
 from tests.cloud.test_brigade_support import ADMIN, V1, Cloud, running_cloud
 
 NEW = {"brigade": {"id": "north-fire", "name": "北区消防", "communities": ["c-east"]}}
@@ -44,7 +46,7 @@ async def test_a_brigade_added_over_the_api_gets_a_working_key_shown_once(
     assert await reads(cloud, token) == 200
     listed = await admin.get("/api/admin/brigades")
     assert [b["brigade"]["id"] for b in listed.json()] == ["east-fire", "north-fire", "west-fire"]
-    assert token.split("_")[2] not in listed.text and secret not in listed.text
+    assert token[17:] not in listed.text and secret not in listed.text
     (north,) = [b for b in listed.json() if b["brigade"]["id"] == "north-fire"]
     assert north["keys"][0]["key_id"] == r.json()["key"]["key_id"]
     assert (await admin.post("/api/admin/brigades", json=NEW)).status_code == 409
@@ -112,3 +114,26 @@ async def test_nothing_without_the_admin_token(cloud: Cloud, token: str | None) 
     assert await reads(cloud, cloud.keys.east) == 200 and await reads(cloud, cloud.keys.west) == 200
     async with cloud.client(ADMIN) as c:
         assert len((await c.get("/api/admin/brigades")).json()) == 2
+
+
+async def test_the_dispatcher_tells_the_brigade_the_key_holder_was_reached_once(
+    cloud: Cloud, admin: httpx.AsyncClient
+) -> None:
+    aid = await cloud.raise_fire("smk-1/smoke-fire")
+    path = f"/api/admin/alarms/{aid}/key-holder-reached"
+    body = {"by": "张调度", "note": "业主10分钟到"}
+    assert (await admin.post(path, json=body)).json() == {"alarm_id": aid, "changed": True}
+    assert (await admin.post(path, json=body)).json() == {"alarm_id": aid, "changed": False}
+    m, e = brigade_messages, alarm_events
+    steps = [r.step for r in cloud.rows(sa.select(m).where(m.c.alarm_id == aid).order_by(m.c.seq))]
+    assert steps == ["raised", "key_holder"]
+    (event,) = cloud.rows(sa.select(e).where(e.c.alarm_id == aid, e.c.kind == "key_holder"))
+    assert event.actor == "dispatcher:张调度" and "业主10分钟到" in event.detail
+    assert (await admin.post("/api/admin/alarms/999999/key-holder-reached", json=body)
+            ).status_code == 404  # fmt: skip
+    other = await cloud.raise_fire("smk-9/smoke-fire")
+    await cloud.desk.resolve(other, "w1", Outcome.REAL)
+    late = await admin.post(f"/api/admin/alarms/{other}/key-holder-reached", json=body)
+    assert late.status_code == 409
+    async with cloud.client() as c:
+        assert (await c.post(path, json=body)).status_code == 401

@@ -125,7 +125,7 @@ async def test_hostile_requests_are_refused_logged_once_and_change_nothing(
     line = refusals[0].getMessage()
     assert f"refused {STATUS[case]}" in line
     for token in (cloud.keys.east, cloud.keys.east_revoked, cloud.keys.east_expired):
-        assert token not in line and token.split("_")[2] not in line  # never the secret
+        assert token not in line and token[17:] not in line  # never the secret part
     if case == "revoked":
         assert cloud.keys.east_revoked_id in line and "revoked" in line
     assert cloud.tables() == before
