@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +49,16 @@ class Habits:
     on_site_s: float = 60.0
 
 
+@dataclass(frozen=True, slots=True)
+class Hazard:
+    """A hazard a worker reports from the phone after handling an alarm nearby."""
+
+    kind: str  # cloud.lifecycle.HazardKind
+    note: str
+    lat: float
+    lon: float
+
+
 @dataclass
 class Scene:
     """What the scripted morning tells the crew: when a device is all clear, and the outcome
@@ -55,6 +66,7 @@ class Scene:
 
     clear: dict[str, asyncio.Event] = field(default_factory=dict)
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # device -> (outcome, note)
+    hazards: dict[str, Hazard] = field(default_factory=dict)  # device -> found on the spot
 
     def all_clear(self, device: str) -> asyncio.Event:
         return self.clear.setdefault(device, asyncio.Event())
@@ -126,6 +138,9 @@ class Crew:
             form = {"action": "resolve", "outcome": outcome, "note": note}
             if await self._act(http, url, worker, alarm_id, form):
                 self.resolved.append(alarm_id)
+                hazard = self._scene.hazards.get(row.device or "")
+                if hazard is not None:
+                    await self._report(http, url, worker, hazard)
         except Exception:  # one worker's mishap must not end the demo
             logger.exception("crew: alarm %d, worker %s: gave up", alarm_id, worker)
 
@@ -146,6 +161,21 @@ class Crew:
                 "crew: alarm %d: %s by %s: HTTP %d", alarm_id, what, worker, response.status_code
             )
         return done
+
+    async def _report(self, http: httpx.AsyncClient, url: str, worker: str, h: Hazard) -> None:
+        """Report *h* from the phone page's form (its id is made on the phone, as the page does)."""
+        await self._pace.wait(self._habits.on_site_s)
+        form = {
+            "report_id": secrets.token_urlsafe(16), "kind": h.kind, "note": h.note,
+            "lat": str(h.lat), "lon": str(h.lon),
+        }  # fmt: skip
+        # multipart, as the page's form sends it (an empty photo field: no photo taken)
+        files = {"photos": ("", b"", "application/octet-stream")}
+        response = await http.post(f"{url}/report", data=form, files=files)
+        if response.status_code == httpx.codes.SEE_OTHER:
+            self._say(f"WORKER {worker} reports a hazard: {h.kind} — {h.note}")
+        else:
+            logger.warning("crew: hazard report by %s: HTTP %d", worker, response.status_code)
 
 
 def _board_row(db: Database, alarm_id: int) -> BoardRow | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
@@ -39,13 +40,15 @@ from gridalarm.demo_config import (
     demo_cloud_config,
     gateway_yaml,
     link_secret,
+    locate,
     place_devices,
     write_text,
 )
 from gridalarm.fleet import LiveFleet
-from gridalarm.morning import AlarmWatch, Morning
+from gridalarm.morning import SMOKE, AlarmWatch, Morning
 from gridalarm.state import fresh_start
 from gridalarm.traffic import TrafficView, watch_traffic
+from rules.devices import DeviceInfo
 
 __all__ = ["DemoOptions", "gateway_yaml", "run_demo"]
 
@@ -137,7 +140,8 @@ def _extras(
     )
     tasks.append(tg.create_task(crew.run(), name="demo.crew"))
     outage = min(parts.fleet.gateways) if parts.fleet is not None and parts.fleet.gateways else None
-    morning = Morning(parts.sims, parts.fleet, parts.watch, scene, pace, say, outage)
+    shop = locate(options.state_dir / "district", SMOKE)
+    morning = Morning(parts.sims, parts.fleet, parts.watch, scene, pace, say, outage, shop)
     tasks.append(tg.create_task(morning.play(), name="demo.morning"))
     return tasks
 
@@ -173,24 +177,24 @@ async def _start(
     )
     watch, book = AlarmWatch(), phones.PhoneBook()
     _tap(cloud, view, watch, book)
-    fleet = None
-    if options.fleet and fleet_devices:
-        fleet = LiveFleet(
-            fleet_devices,
-            broker.host,
-            broker.port,
-            state / "fleet.json",
-            mqtt5="5" in broker.protocols,
-        )
-        say(
-            f"fleet: {fleet.devices} more devices of the district behind "
-            f"{len(fleet.gateways)} gateways"
-        )
+    fleet = _fleet(options, broker, fleet_devices, say)
     sms = "SMS via Twilio" if cloud.dispatch and "sms" in cloud.dispatch.channels else "console"
-    say(
-        f"cloud: shipped rules; dispatch to grid workers by {sms}; worker page at http://{options.http}/m/<token>"
-    )
+    say(f"cloud: shipped rules; dispatch to grid workers by {sms}; worker page at "
+        f"http://{options.http}/m/<token>")  # fmt: skip
     return _Parts(broker, sims, cloud, view, watch, book, fleet)
+
+
+def _fleet(
+    options: DemoOptions, broker: BrokerInfo, devices: list[DeviceInfo], say: Callable[[str], None]
+) -> LiveFleet | None:
+    if not options.fleet or not devices:
+        return None
+    seqs = options.state_dir / "fleet.json"
+    fleet = LiveFleet(devices, broker.host, broker.port, seqs, mqtt5="5" in broker.protocols)
+    say(
+        f"fleet: {fleet.devices} more devices of the district behind {len(fleet.gateways)} gateways"
+    )
+    return fleet
 
 
 def _tap(cloud: Cloud, view: TrafficView, watch: AlarmWatch, book: phones.PhoneBook) -> None:
@@ -226,12 +230,7 @@ def run_demo(options: DemoOptions) -> int:
     except PortInUse as err:
         print(f"gridalarm demo: {err}", file=sys.stderr)
         return 2
-    say = _say(console)
-    say(f"console: http://{options.http}/console/")
-    say(f"phones:  http://{options.http}{phones.PATH}  (what every worker's phone received)")
-    if not options.plain and not _room_for_table(console):
-        options = _plain(options)
-    _prepare_state(options, say)
+    options = _introduce(options, console)
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -244,7 +243,7 @@ def run_demo(options: DemoOptions) -> int:
     try:
         asyncio.run(main())
     except (asyncio.CancelledError, KeyboardInterrupt):
-        say("demo stopped")
+        _say(console)("demo stopped")
     except BrokerError as err:
         print(f"gridalarm demo: broker: {err}", file=sys.stderr)
         return 3
@@ -271,10 +270,15 @@ def _room_for_table(console: Console) -> bool:
     return console.height >= TABLE_LINES and console.width >= TABLE_COLUMNS
 
 
-def _plain(options: DemoOptions) -> DemoOptions:
-    from dataclasses import replace  # noqa: PLC0415
-
-    return replace(options, plain=True)
+def _introduce(options: DemoOptions, console: Console) -> DemoOptions:
+    """The addresses first, whatever the terminal; then the view and the state it will have."""
+    say = _say(console)
+    say(f"console: http://{options.http}/console/")
+    say(f"phones:  http://{options.http}{phones.PATH}  (what every worker's phone received)")
+    if not options.plain and not _room_for_table(console):
+        options = dataclasses.replace(options, plain=True)
+    _prepare_state(options, say)
+    return options
 
 
 def _prepare_state(options: DemoOptions, say: Callable[[str], None]) -> None:

@@ -12,6 +12,7 @@ from cloud.cli import DEMO_DATABASE
 from cloud.config import CloudConfig, resolve
 from cloud.dispatch.service import SHIPPED_LIFECYCLE
 from cloud.registry import write_demo_district
+from cloud.registry.places_csv import read_locations_csv
 from firmware_sim import SimulatorSet
 from gridalarm.brokers import BrokerInfo
 from rules.devices import DeviceInfo
@@ -73,6 +74,15 @@ def place_devices(sims: SimulatorSet, district: Path) -> list[DeviceInfo]:
     ]
     write_text(district / "devices.csv", write_devices_csv(placed))
     return [d for d in placed if d.gateway != GATEWAY_ID]
+
+
+def locate(district: Path, device: str) -> tuple[float, float] | None:
+    """Where *device* is in the district (lat, lon), from its device_locations.csv."""
+    text = (district / "device_locations.csv").read_text(encoding="utf-8")
+    for _line, place in read_locations_csv(text, "device_locations.csv"):
+        if place.device == device:
+            return place.lat, place.lon
+    return None
 
 
 def link_secret(state_dir: Path) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cloud.lifecycle.rule_alarms import AlarmChange
 from firmware_sim import SimulatorSet
-from gridalarm.crew import Pace, Scene
+from gridalarm.crew import Hazard, Pace, Scene
 from gridalarm.fleet import LiveFleet
 
 SMOKE, FLOOD, MANHOLE, EBIKE = "smk-0001", "fl-0001", "mh-0001", "eb-0001"
@@ -31,6 +31,8 @@ EXPECTED_RAISED = (
     (EBIKE, "ebike-repeated"),
 )
 EXPECTED_FALSE_ALARMS = 1  # the breakfast shop
+EXPECTED_REPORTS = ("hazard.blocked_exit",)  # the worker at the breakfast shop finds one
+HAZARD_NOTE = "店后消防通道堆满纸箱 / cartons block the fire exit behind the shop"
 
 
 class AlarmWatch:
@@ -67,9 +69,12 @@ class Morning:
     pace: Pace
     say: Callable[[str], None]
     outage_gateway: str | None = None
+    smoke_at: tuple[float, float] | None = None  # where the breakfast shop is (lat, lon)
 
     async def play(self) -> None:
         self.scene.outcomes[SMOKE] = ("false_alarm", "早餐油烟，非火情 / breakfast smoke, no fire")
+        if self.smoke_at is not None:  # behind the shop, the worker finds the fire exit blocked
+            self.scene.hazards[SMOKE] = Hazard("blocked_exit", HAZARD_NOTE, *self.smoke_at)
         for key in (SMOKE, FLOOD, MANHOLE, EBIKE, self.outage_gateway):
             if key is not None:
                 self.scene.all_clear(key)  # the crew waits for these before resolving
