@@ -15,7 +15,21 @@ from cloud.lifecycle.rule_alarms import alarm_events
 from cloud.lifecycle.tables import lifecycle_alarms, outbox
 from cloud.registry.tables import device_locations, workers
 
-SHOWN_DETAIL = ("channel", "note", "outcome", "workers", "target", "from", "status", "reason")
+SHOWN_DETAIL = (
+    "channel",
+    "note",
+    "outcome",
+    "workers",
+    "target",
+    "from",
+    "brigade_name",
+    "status",
+    "answer",
+    "reason",
+    "eta_s",
+    "incident",
+    "disposition",
+)
 
 
 @dataclass(frozen=True, slots=True)

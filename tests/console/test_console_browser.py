@@ -137,8 +137,10 @@ async def _viewer_cannot_resolve(browser: Any, blocked: Any, base: str, aid: int
 async def _raise_and_follow(
     sims: Any, cloud: Any, board: Any, wall: Any, base: str, shots: Path
 ) -> int:
-    """Trigger a smoke detector: its row is pushed to the open board within 2 s, and its
-    detail page shows the timeline and the readings chart."""
+    """Trigger a smoke detector: its row is pushed to the open board within 2 s with a beep
+    (the sound is on), the filters hide it, and its detail page shows the timeline and the
+    readings chart."""
+    await board.check("#sound")
     sims.device("smk-0001").trigger("smoke")
     raised = await until(lambda: alarm_ids(cloud.db), 15, "the alarm in the lifecycle")
     t_raised = time.monotonic()
@@ -148,6 +150,11 @@ async def _raise_and_follow(
     shown_after = time.monotonic() - t_raised
     assert shown_after < 2.0, shown_after
     assert await row.get_attribute("data-severity") == "critical"
+    await board.wait_for_function("window.gridalarmBeeps >= 1", timeout=2000)
+    await board.select_option('select[data-filter="grid"]', "grid-2")
+    await row.wait_for(state="hidden", timeout=2000)
+    await board.select_option('select[data-filter="grid"]', "")
+    await row.wait_for(state="visible", timeout=2000)
     await board.screenshot(path=str(shots / "console-board.png"), full_page=True)
 
     detail = await wall.new_page()

@@ -3,8 +3,11 @@ viewers cannot act, a dispatcher's actions reach the lifecycle, pages and CSV an
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 
+from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.rule_alarms import alarm_events
 from cloud.lifecycle.tables import lifecycle_alarms, outbox
 from tests.console.conftest import Rig, client, csrf_of, sign_in
@@ -173,3 +176,28 @@ async def test_the_sign_in_page_says_how_to_make_the_first_account(rig: Rig) -> 
     async with client(rig) as http:
         page = await http.get("/console/login")
         assert 'id="no-accounts"' in page.text and "gridalarm cloud user add" in page.text
+
+
+async def test_the_timeline_shows_the_brigade_status(rig: Rig) -> None:
+    aid = await rig.raise_alarm()
+    with rig.db.begin() as conn:
+        detail = {"kind": "status", "status": "en_route", "eta_s": 240, "brigade_name": "思明消防"}
+        append(
+            conn,
+            [
+                Event(
+                    aid,
+                    "smk-1/smoke-fire",
+                    "critical",
+                    "brigade_status",
+                    "brigade:simming",
+                    time.time(),
+                    detail,
+                )
+            ],
+        )
+    async with client(rig) as http:
+        await sign_in(http, "viewer")
+        page = await http.get(f"/console/alarms/{aid}")
+    assert 'class="kind-brigade_status brigade"' in page.text
+    assert "消防状态" in page.text and "en_route" in page.text and "思明消防" in page.text
