@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -141,8 +142,9 @@ async def test_a_raise_is_pushed_signed_with_its_idempotency_key_and_the_answer_
 
 
 async def test_an_outage_then_every_step_once_in_order(
-    url: str, life: Lifecycle, standin: BrigadeStandin
+    url: str, life: Lifecycle, standin: BrigadeStandin, caplog: pytest.LogCaptureFixture
 ):
+    caplog.set_level(logging.WARNING, logger="cloud.health")
     health = Health(CollectorRegistry())
     standin.outage(503)
     async with running(life, health=health) as sender:
@@ -156,6 +158,9 @@ async def test_an_outage_then_every_step_once_in_order(
         standin.restore()
         got = await asyncio.to_thread(standin.wait_processed, 2)
         await until(lambda: health.ready(probes=False)[0])
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("brigade.")]
+    assert len(lines) == 2, lines  # once when it starts failing, once when it recovers
+    assert "not ready: webhook failing" in lines[0] and "ready again" in lines[1]
     assert [p.key for p in got] == [f"ga-{aid}-raised", f"ga-{aid}-confirmed"]
     assert got[1].json()["msg_type"] == "Update"
     assert got[1].json()["references"] == f"ga-{aid}-raised"
