@@ -25,12 +25,18 @@
   }
 
   function markOverdue() {  // deadlines pass and ages grow between pushes: kept here
-    var now = Date.now();
+    var now = Date.now(), open = 0, late = 0;
     document.querySelectorAll("#board-rows tr.row").forEach(function (row) {
       if (Number(row.dataset.due) < now) { row.classList.add("overdue"); }
       var cell = row.querySelector(".age");
       if (cell) { cell.textContent = age(now - Number(row.dataset.raised)); }
+      if (!row.classList.contains("hidden")) {
+        open += 1;
+        if (row.classList.contains("overdue")) { late += 1; }
+      }
     });
+    var o = document.getElementById("count-open"), l = document.getElementById("count-overdue");
+    if (o) { o.textContent = String(open); l.textContent = String(late); }
   }
 
   function criticalIds() {
