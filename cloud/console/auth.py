@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from cloud.console.render import page
 from cloud.console.sessions import Session, csrf_matches, end_session, find_session, start_session
+from cloud.console.throttle import SignInThrottle
 from cloud.console.users import authenticate, has_users
 from cloud.web.forms import read_form
 
@@ -45,6 +46,7 @@ class Gate:
         self.secure = origin.startswith("https://")
         self.ttl_s = ttl_s
         self.clock = clock
+        self.throttle = SignInThrottle(clock)
 
     async def session(self, request: Request) -> Session | None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -125,9 +127,15 @@ def router(gate: Gate, env: Environment) -> APIRouter:
         gate.check_origin(request)
         if not csrf_matches(request.cookies.get(LOGIN_COOKIE) or "\0", form.get("csrf")):
             raise HTTPException(403, "missing or wrong CSRF token")
-        staff = await asyncio.to_thread(
-            authenticate, gate.db, form.get("username", ""), form.get("password", "")
-        )
+        name = form.get("username", "").strip().lower()
+        address = request.client.host if request.client else "-"
+        if gate.throttle.blocked(name, address):
+            raise HTTPException(429, "too many failed sign-ins: wait a few minutes")
+        staff = await asyncio.to_thread(authenticate, gate.db, name, form.get("password", ""))
+        if staff is None:
+            gate.throttle.failed(name, address)
+        else:
+            gate.throttle.succeeded(name)
         target = _safe_next(prefix, form.get("next"))
         if staff is None:
             return page(

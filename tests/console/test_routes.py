@@ -201,3 +201,10 @@ async def test_the_timeline_shows_the_brigade_status(rig: Rig) -> None:
         page = await http.get(f"/console/alarms/{aid}")
     assert 'class="kind-brigade_status brigade"' in page.text
     assert "消防状态" in page.text and "en_route" in page.text and "思明消防" in page.text
+
+
+async def test_repeated_wrong_passwords_are_refused_for_a_while(rig: Rig) -> None:
+    async with client(rig) as http:
+        for _ in range(5):
+            assert (await sign_in(http, "disp", "not the password")).status_code == 401
+        assert (await sign_in(http, "disp")).status_code == 429

@@ -79,3 +79,20 @@ def test_sessions_expire_and_end(db: sa.Engine) -> None:
     assert find_session(db, "not-a-token", 2001.0) is None
     assert csrf_matches(session.csrf, session.csrf)
     assert not csrf_matches(session.csrf, None) and not csrf_matches(session.csrf, "x")
+
+
+def test_failed_sign_ins_are_throttled_per_name_and_per_address() -> None:
+    from cloud.console.throttle import MAX_FAILURES, MAX_FAILURES_PER_ADDRESS, SignInThrottle
+
+    now = [0.0]
+    throttle = SignInThrottle(lambda: now[0])
+    for _ in range(MAX_FAILURES):
+        assert not throttle.blocked("chen", "10.0.0.1")
+        throttle.failed("chen", "10.0.0.1")
+    assert throttle.blocked("chen", "10.0.0.9")  # the name, from anywhere
+    assert not throttle.blocked("lin", "10.0.0.1")  # the office's address still works
+    for n in range(MAX_FAILURES_PER_ADDRESS):
+        throttle.failed(f"u{n}", "10.0.0.2")
+    assert throttle.blocked("someone", "10.0.0.2")
+    now[0] = 301.0
+    assert not throttle.blocked("chen", "10.0.0.1") and not throttle.blocked("x", "10.0.0.2")
