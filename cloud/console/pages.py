@@ -37,7 +37,7 @@ def router(site: Site) -> APIRouter:
     @api.get(p + "/map", include_in_schema=False)
     async def map_page(request: Request) -> Response:
         session = await site.gate.viewer(request)
-        return site.page(request, "map.html", session=session)
+        return site.page(request, "map.html", session=session, version=site.feed.version)
 
     @api.get(p + "/map.json", include_in_schema=False)
     async def map_json(request: Request) -> Response:

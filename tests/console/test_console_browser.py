@@ -111,6 +111,7 @@ async def _map_draws_grids_and_devices(context: Any, base: str, shots: Path) -> 
     await page.goto(f"{base}/console/map")
     await page.wait_for_selector("#map[data-devices]", timeout=10_000)
     assert await page.get_attribute("#map", "data-grids") == "2"
+    assert await page.get_attribute("#map", "data-alarms") == "1"
     polygons = await page.locator("#map path.leaflet-interactive").count()
     markers = await page.locator("#map .leaflet-marker-icon").count()
     assert polygons >= 2 and markers >= 1, (polygons, markers)
