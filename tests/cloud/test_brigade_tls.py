@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from cloud.brigade.listener import MutualTlsServer
 from cloud.brigade.signing import IDEMPOTENCY_HEADER, sign
 from cloud.brigade.webhook import WebhookClient, tls_problems
-from cloud.config import BrigadeConfig, BrigadeListen, WebhookTls
+from cloud.config import BrigadeConfig, BrigadeListen, WebhookTls, load_cloud_config
 from cloud.worker import bind
 from rigs.standins.brigade import BrigadeStandin
 from tests.deploy.pki import PkiPaths, make_test_pki
@@ -107,3 +107,18 @@ def test_unusable_tls_files_are_config_errors_before_start(pki: PkiPaths, tmp_pa
     assert fields == ["brigade.listen", "brigade.tls_by_brigade.east-fire", "brigade.listen"]
     good = BrigadeConfig(tls=WebhookTls(ca_file=pki.ca_cert))
     assert tls_problems(good, dispatching=True) == []
+
+
+def test_tls_paths_in_cloud_yaml_are_relative_to_its_folder(tmp_path: Path):
+    (tmp_path / "cloud.yaml").write_text(
+        "brigade:\n"
+        "  tls: {ca_file: pki/ca.crt}\n"
+        "  tls_by_brigade: {east-fire: {cert_file: pki/c.crt, key_file: pki/c.key}}\n"
+        "  listen: {listen: '0.0.0.0:8443', cert_file: s.crt, key_file: s.key,"
+        " client_ca_file: ca.crt}\n",
+        encoding="utf-8",
+    )
+    b = load_cloud_config(tmp_path / "cloud.yaml").brigade
+    assert b.tls.ca_file == tmp_path / "pki/ca.crt" and b.tls.cert_file is None
+    assert b.tls_by_brigade["east-fire"].key_file == tmp_path / "pki/c.key"
+    assert b.listen is not None and b.listen.client_ca_file == tmp_path / "ca.crt"
