@@ -56,13 +56,9 @@ def claim(conn: Connection, now: float, limit: int) -> list[Message]:
         .order_by(m.c.seq)
         .limit(limit)
     ).all()
-    if not rows:
-        return []
-    conn.execute(
-        sa.update(m)
-        .where(m.c.seq.in_([r.seq for r in rows]))
-        .values(state=Delivery.SENDING, attempts=m.c.attempts + 1)
-    )
+    # row by row, and only if still pending: with several workers on PostgreSQL, the second
+    # to claim a row waits for the first's commit and then finds it taken (rowcount 0)
+    rows = [r for r in rows if _take(conn, r.seq)]
     return [
         Message(
             r.seq,
@@ -77,6 +73,15 @@ def claim(conn: Connection, now: float, limit: int) -> list[Message]:
         )
         for r in rows
     ]
+
+
+def _take(conn: Connection, seq: int) -> bool:
+    taken = conn.execute(
+        sa.update(m)
+        .where(m.c.seq == seq, m.c.state == Delivery.PENDING)
+        .values(state=Delivery.SENDING, attempts=m.c.attempts + 1)
+    ).rowcount
+    return bool(taken)
 
 
 def _alert_time(conn: Connection, brigade_id: str, alarm_id: int, default: float) -> float:
