@@ -27,7 +27,8 @@ class BoardFeed:
         self.version = 0
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._cache: dict[str, tuple[int, str]] = {}
+        # locale -> (version, rows HTML, the SSE event encoded once for every console)
+        self._cache: dict[str, tuple[int, str, bytes]] = {}
         self.renders = 0  # how often the board was rendered (the benchmark reads it)
 
     def kick(self) -> None:
@@ -44,6 +45,10 @@ class BoardFeed:
 
     async def board(self, locale: str) -> tuple[int, str]:
         """(version, rows HTML) of the latest board, rendered once per version and locale."""
+        version, html, _ = await self._latest(locale)
+        return version, html
+
+    async def _latest(self, locale: str) -> tuple[int, str, bytes]:
         async with self._lock:
             version = self.version
             cached = self._cache.get(locale)
@@ -51,17 +56,18 @@ class BoardFeed:
                 return cached
             html = await asyncio.to_thread(self._render, locale)
             self.renders += 1
-            self._cache[locale] = (version, html)
-            return version, html
+            event = ServerSentEvent(data=html, event="board", id=str(version)).encode()
+            self._cache[locale] = (version, html, event)
+            return version, html, event
 
-    async def stream(self, locale: str, seen: int) -> AsyncIterator[ServerSentEvent]:
+    async def stream(self, locale: str, seen: int) -> AsyncIterator[ServerSentEvent | bytes]:
         """Board events from version *seen* on, for up to STREAM_MAX_S."""
         yield ServerSentEvent(comment="hello", retry=RETRY_MS)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STREAM_MAX_S):
                 while True:
                     await self.wait(seen)
-                    seen, html = await self.board(locale)
-                    yield ServerSentEvent(data=html, event="board", id=str(seen))
+                    seen, _, event = await self._latest(locale)
+                    yield event
                     # a storm of changes coalesces into one board per gap, not one per change
                     await asyncio.sleep(MIN_GAP_S)

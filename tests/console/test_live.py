@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from sse_starlette import ServerSentEvent
+
 from cloud.console.live import BoardFeed
 
 
@@ -17,13 +19,13 @@ async def test_twenty_streams_share_one_render_per_change() -> None:
     feed = BoardFeed(render)
     streams = [feed.stream("zh-CN", 0) for _ in range(20)]
     for s in streams:
-        assert (await anext(s)).comment == "hello"
+        hello = await anext(s)
+        assert isinstance(hello, ServerSentEvent) and hello.comment == "hello"
     waiting = [asyncio.ensure_future(anext(s)) for s in streams]
     version["n"] = 1
     feed.kick()
     events = await asyncio.wait_for(asyncio.gather(*waiting), 5)
-    assert {e.data for e in events} == {"<tr>zh-CN 1</tr>"}
-    assert {e.id for e in events} == {"1"}
+    assert set(events) == {b"id: 1\r\nevent: board\r\ndata: <tr>zh-CN 1</tr>\r\n\r\n"}
     assert feed.renders == 1
     for s in streams:
         await s.aclose()
@@ -36,5 +38,5 @@ async def test_a_console_that_reconnects_behind_gets_the_board_at_once() -> None
     stream = feed.stream("en", 0)
     await anext(stream)
     event = await asyncio.wait_for(anext(stream), 5)
-    assert event.event == "board" and event.id == "2"
+    assert isinstance(event, bytes) and event.startswith(b"id: 2\r\nevent: board\r\n")
     await stream.aclose()
