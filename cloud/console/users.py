@@ -141,3 +141,17 @@ def has_users(db: Engine) -> bool:
     """Is there any account yet (the sign-in page says how to make the first)?"""
     with db.connect() as conn:
         return conn.execute(sa.select(users.c.username).limit(1)).first() is not None
+
+
+def ensure_user(db: Engine, name: str, password: str, role: Role) -> bool:
+    """The account *name* exists with *password* and *role* afterwards (a demo's or a test's
+    fixed account); True when it was created, False when it was there and is now reset."""
+    try:
+        add_user(db, name, password, role)
+    except UserError as err:
+        if "exists" not in str(err):
+            raise
+        set_password(db, name, password)
+        _update(db, name, role=role.value)
+        return False
+    return True

@@ -96,3 +96,12 @@ def test_failed_sign_ins_are_throttled_per_name_and_per_address() -> None:
     assert throttle.blocked("someone", "10.0.0.2")
     now[0] = 301.0
     assert not throttle.blocked("chen", "10.0.0.1") and not throttle.blocked("x", "10.0.0.2")
+
+
+def test_ensure_user_creates_or_resets_a_fixed_account(db: sa.Engine) -> None:
+    from cloud.console.users import ensure_user
+
+    assert ensure_user(db, "demo", PW, Role.VIEWER) is True
+    assert ensure_user(db, "demo", PW + "!", Role.DISPATCHER) is False
+    staff = authenticate(db, "demo", PW + "!")
+    assert staff is not None and staff.role is Role.DISPATCHER
