@@ -133,7 +133,16 @@ class Redelivered(_Body):
 
 def router(portal: BrigadePortal, admin_token: SecretStr, clock: Callable[[], float]) -> APIRouter:
     """The brigade admin routes over *portal*; every request must carry *admin_token*."""
-    db = portal.db
+    admin = Depends(_admin_check(admin_token))
+    r = APIRouter(prefix="/api/admin", tags=["brigade admin"], dependencies=[admin])
+    _brigades(r, portal.db, clock)
+    _keys(r, portal.db, clock)
+    _dead_letters(r, portal)
+    _updates(r, portal)
+    return r
+
+
+def _admin_check(admin_token: SecretStr) -> Callable[[Request], None]:
     expected = admin_token.get_secret_value().encode("utf-8")
 
     def admin(request: Request) -> None:
@@ -145,8 +154,10 @@ def router(portal: BrigadePortal, admin_token: SecretStr, clock: Callable[[], fl
         challenge = {"WWW-Authenticate": 'Bearer realm="gridalarm admin"'}
         raise HTTPException(401, "a valid admin bearer token is required", headers=challenge)
 
-    r = APIRouter(prefix="/api/admin", tags=["brigade admin"], dependencies=[Depends(admin)])
+    return admin
 
+
+def _brigades(r: APIRouter, db: Engine, clock: Callable[[], float]) -> None:
     @r.get("/brigades", name="admin_brigades")
     async def brigades() -> list[BrigadeInfo]:
         """Every brigade with its keys (never a secret)."""
@@ -164,6 +175,8 @@ def router(portal: BrigadePortal, admin_token: SecretStr, clock: Callable[[], fl
         logger.info("brigade admin API: brigade %s added, key %s", body.brigade.id, new.key_id)
         return AddedBrigade(brigade=body.brigade, key=new, signing_secret=secret)
 
+
+def _keys(r: APIRouter, db: Engine, clock: Callable[[], float]) -> None:
     @r.post("/brigades/{brigade_id}/keys", status_code=201, name="admin_issue_key")
     async def issue(brigade_id: str, body: KeyRequest) -> IssuedKey:
         """A new key for the brigade (shown once)."""
@@ -189,10 +202,6 @@ def router(portal: BrigadePortal, admin_token: SecretStr, clock: Callable[[], fl
             raise HTTPException(404, f"no live key {key_id}")
         logger.info("brigade admin API: key %s revoked", key_id)
         return Revoked(key_id=key_id)
-
-    _dead_letters(r, portal)
-    _updates(r, portal)
-    return r
 
 
 def _updates(r: APIRouter, portal: BrigadePortal) -> None:
