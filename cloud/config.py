@@ -81,6 +81,20 @@ class NoSinkConfig(_Model):
     kind: Literal["none"] = Field(description="Keep no readings (alarms only).")
 
 
+class ConsoleConfig(_Model):
+    """The command-centre console (``/console``) served beside the workers' page."""
+
+    tile_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+\{z\}[^\s]*$",
+        description="An internal tile server's URL template ({z}/{x}/{y}) under the grid "
+        "polygons; unset: the polygons alone are the base map",
+    )
+    session_ttl_s: float = Field(
+        default=12 * 3600, gt=60, description="How long a sign-in lasts (a wall-screen shift)."
+    )
+
+
 class DispatchConfig(_Model):
     """Dispatch to grid workers: lifecycle, escalation, channels, the workers' web page.
 
@@ -105,6 +119,9 @@ class DispatchConfig(_Model):
     photo_dir: Path = Field(
         default=Path("photos"),
         description="Where the photos of workers' hazard reports are kept (EXIF stripped).",
+    )
+    console: ConsoleConfig = Field(
+        default_factory=ConsoleConfig, description="The command-centre console (/console)."
     )
 
 

@@ -267,6 +267,7 @@ async def _running(
             attach_console(
                 cloud.dispatch.app, cloud.dispatch.desk, db,
                 public_base_url=config.dispatch.public_base_url, readings=sink,
+                config=config.dispatch.console,
             )  # fmt: skip
         servers = _servers(cloud, sockets)
         _settle_heap()

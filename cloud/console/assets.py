@@ -4,22 +4,24 @@ from a CDN, nothing copied into this repository), and the console's own script a
 from __future__ import annotations
 
 import importlib.resources
+import importlib.util
 from pathlib import Path
 
-import plotly
 import xstatic.pkg.leaflet_markercluster as markercluster
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 from xstatic.pkg import leaflet
 
 OWN = Path(str(importlib.resources.files("cloud.console") / "static"))
+_PLOTLY = importlib.util.find_spec("plotly")  # located, not imported: only its file is needed
+PLOTLY_DIR = Path(next(iter(_PLOTLY.submodule_search_locations or []))) if _PLOTLY else Path("-")
 FILES: dict[str, Path] = {
     "leaflet.js": Path(leaflet.BASE_DIR) / "leaflet.js",
     "leaflet.css": Path(leaflet.BASE_DIR) / "leaflet.css",
     "markercluster.js": Path(markercluster.BASE_DIR) / "leaflet.markercluster.js",
     "MarkerCluster.css": Path(markercluster.BASE_DIR) / "MarkerCluster.css",
     "MarkerCluster.Default.css": Path(markercluster.BASE_DIR) / "MarkerCluster.Default.css",
-    "plotly.min.js": Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
+    "plotly.min.js": PLOTLY_DIR / "package_data" / "plotly.min.js",
     "console.js": OWN / "console.js",
     "map.js": OWN / "map.js",
     "console.css": OWN / "console.css",

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import sqlalchemy as sa
+from fastapi import FastAPI
 
+from cloud.config import ConsoleConfig
+from cloud.console import attach_console
 from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.rule_alarms import alarm_events
 from cloud.lifecycle.tables import lifecycle_alarms, outbox
-from tests.console.conftest import Rig, client, csrf_of, sign_in
+from tests.console.conftest import BASE, Rig, client, csrf_of, sign_in
 
 
 async def test_pages_need_a_session_and_the_root_leads_to_the_console(rig: Rig) -> None:
@@ -208,3 +212,19 @@ async def test_repeated_wrong_passwords_are_refused_for_a_while(rig: Rig) -> Non
         for _ in range(5):
             assert (await sign_in(http, "disp", "not the password")).status_code == 401
         assert (await sign_in(http, "disp")).status_code == 429
+
+
+async def test_an_internal_tile_server_from_the_config_is_allowed_on_the_map(rig: Rig) -> None:
+    app = FastAPI()
+    tiles = "http://tiles.street.gov:8080/{z}/{x}/{y}.png"
+    attach_console(
+        app, rig.desk, rig.db, public_base_url=BASE, config=ConsoleConfig(tile_url=tiles)
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
+        await sign_in(http, "viewer")
+        page = await http.get("/console/map")
+    assert f'data-tiles="{tiles}"' in page.text
+    assert (
+        "img-src 'self' data: http://tiles.street.gov:8080;"
+        in page.headers["content-security-policy"]
+    )
