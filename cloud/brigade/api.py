@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from cloud.brigade import stream
@@ -31,7 +32,7 @@ from cloud.brigade.directory import Brigade
 from cloud.brigade.facts import BrigadeAlarm
 from cloud.brigade.guard import Guard
 from cloud.brigade.portal import BrigadePortal
-from cloud.brigade.signing import IDEMPOTENCY_HEADER
+from cloud.brigade.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from cloud.brigade.status import KeyReused, Kind, NotVisible, Recorded, Report
 
 PREFIX = "/api/brigade/v1"
@@ -42,6 +43,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
           "or stale signature"},
     403: {"model": Problem, "description": "The key lacks the scope"},
     404: {"model": Problem, "description": "No such alarm in the brigade's area"},
+}  # fmt: skip
+SIGNED: dict[str, Any] = {  # documented here; checked by the Guard before the route runs
+    "parameters": [
+        {"name": TIMESTAMP_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string"}, "description": "Unix seconds; at most 300 s off"},
+        {"name": SIGNATURE_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string"}, "description": "v1=<hex HMAC-SHA256 with the brigade's "
+         "signing secret over '<timestamp>.<raw body>'>"},
+    ]
 }  # fmt: skip
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "The idempotency key came with another report"},
@@ -82,7 +92,11 @@ def router(portal: BrigadePortal) -> APIRouter:
 
             return handler
 
-    r = APIRouter(prefix=PREFIX, route_class=GuardedRoute, tags=["brigade"], responses=ERRORS)
+    bearer = HTTPBearer(auto_error=False, description="A brigade API key: gab_<id>_<secret>")
+    r = APIRouter(
+        prefix=PREFIX, route_class=GuardedRoute, tags=["brigade"], responses=ERRORS,
+        dependencies=[Depends(bearer)],  # documents the scheme; the Guard checks the key
+    )  # fmt: skip
     _reads(r, portal)
     _stream(r, portal, guard)
     _writes(r, portal)
@@ -160,7 +174,12 @@ def _writes(r: APIRouter, portal: BrigadePortal) -> None:
             raise HTTPException(409, "this idempotency key came with another report") from None
         return _receipt(rec)
 
-    @r.post("/alarms/{alarm_id}/status", name="brigade_status", responses=WRITE_ERRORS)
+    @r.post(
+        "/alarms/{alarm_id}/status",
+        name="brigade_status",
+        responses=WRITE_ERRORS,
+        openapi_extra=SIGNED,
+    )
     async def post_status(me: Me, alarm_id: int, body: StatusReport, key: KeyHeader = None
                           ) -> Receipt:  # fmt: skip
         """The brigade's status: received, dispatched (the grid worker gets an SMS), en_route,
@@ -169,7 +188,12 @@ def _writes(r: APIRouter, portal: BrigadePortal) -> None:
                         eta_s=body.eta_s, incident=body.incident, text=body.note)  # fmt: skip
         return await store(me, alarm_id, report, [key, body.idempotency_key])
 
-    @r.post("/alarms/{alarm_id}/answer", name="brigade_answer", responses=WRITE_ERRORS)
+    @r.post(
+        "/alarms/{alarm_id}/answer",
+        name="brigade_answer",
+        responses=WRITE_ERRORS,
+        openapi_extra=SIGNED,
+    )
     async def post_answer(me: Me, alarm_id: int, body: AnswerReport, key: KeyHeader = None
                           ) -> Receipt:  # fmt: skip
         """Accepted (their incident number) or rejected with a reason: a rejection pages our
@@ -178,7 +202,12 @@ def _writes(r: APIRouter, portal: BrigadePortal) -> None:
                         reason=body.reason, text=body.text)  # fmt: skip
         return await store(me, alarm_id, report, [key, body.idempotency_key])
 
-    @r.post("/alarms/{alarm_id}/requests", name="brigade_request", responses=WRITE_ERRORS)
+    @r.post(
+        "/alarms/{alarm_id}/requests",
+        name="brigade_request",
+        responses=WRITE_ERRORS,
+        openapi_extra=SIGNED,
+    )
     async def post_request(me: Me, alarm_id: int, body: RequestReport, key: KeyHeader = None
                            ) -> Receipt:  # fmt: skip
         """A request to our side ("ETA of the key holder?"): shown to the grid worker."""

@@ -167,6 +167,10 @@ async def test_the_openapi_schema_describes_every_body_and_docs_load_nothing_fro
     stream = paths[f"{V1}/stream"]["get"]["responses"]["200"]["content"]
     assert stream["text/event-stream"]["schema"]["$ref"].endswith("/StreamMessage")
     assert models["StatusReport"]["properties"]["eta_s"]["description"]
+    signed = {p["name"] for p in post["parameters"] if p["in"] == "header"}
+    assert {"X-Gridalarm-Timestamp", "X-Gridalarm-Signature", "Idempotency-Key"} <= signed
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert post["security"] == [{"HTTPBearer": []}]
     assert "/api/admin/brigades" in paths
     assert docs.status_code == 200 and js.status_code == 200 and css.status_code == 200
     assert "docs/assets/swagger-ui-bundle.js" in docs.text
