@@ -67,6 +67,16 @@ def router(site: Site) -> APIRouter:
         rows = await asyncio.to_thread(sink.recent, found.alarm["device"], since)
         return JSONResponse({"series": _series(rows), "raised_at": found.alarm["raised_at"] * 1000})
 
+    @api.get(p + "/devices/{device}/readings.json", include_in_schema=False)
+    async def device_readings(request: Request, device: str) -> Response:
+        await site.gate.viewer(request)
+        sink = site.readings
+        if sink is None:
+            return JSONResponse({"series": {}})
+        since = site.clock() - READINGS_WINDOW_S
+        rows = await asyncio.to_thread(sink.recent, device, since)
+        return JSONResponse({"series": _series(rows)})
+
     _action_routes(api, site)
     return api
 

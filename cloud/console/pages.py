@@ -106,7 +106,9 @@ def _place_routes(api: APIRouter, site: Site) -> None:
         data = await asyncio.to_thread(read, site.db, ident)
         if data is None:
             raise HTTPException(404, f"no such {kind[:-1]}")
-        return site.page(request, template, session=session, **data)
+        return site.page(
+            request, template, session=session, chart=site.readings is not None, **data
+        )
 
 
 def _kpi_routes(api: APIRouter, site: Site) -> None:

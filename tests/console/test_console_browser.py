@@ -68,6 +68,9 @@ async def test_console_in_chromium(
                 )
 
                 await _map_draws_grids_and_devices(wall, base, shots)
+                device = await wall.new_page()
+                await device.goto(f"{base}/console/devices/smk-0001")
+                await device.wait_for_selector("#chart[data-ready]", timeout=10_000)
                 kpis = await wall.new_page()
                 await kpis.goto(f"{base}/console/kpis")
                 assert "发生数" in await kpis.inner_text("#kpi-per_day")

@@ -228,3 +228,31 @@ async def test_an_internal_tile_server_from_the_config_is_allowed_on_the_map(rig
         "img-src 'self' data: http://tiles.street.gov:8080;"
         in page.headers["content-security-policy"]
     )
+
+
+async def test_device_grid_and_worker_pages(rig: Rig) -> None:
+    aid = await rig.raise_alarm()
+    with rig.db.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO devices (device, gateway, type, grid, building, community, heartbeat_s)"
+            " VALUES ('smk-1', 'gw-1', 'smoke', 'g-1', 'b-1', 'c-1', 60)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO registry_grids (id, community, name, geometry, centroid_lat,"
+            " centroid_lon) VALUES ('g-1', 'c-1', '第1网格', '{}', 24.48, 118.09)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO registry_workers (id, name, phone, locale, role, community) "
+            "VALUES ('w1', '陈丽', '+8613800000001', 'zh-CN', 'worker', 'c-1')"
+        )
+        conn.exec_driver_sql("INSERT INTO registry_worker_grids VALUES ('w1', 0, 'g-1')")
+    async with client(rig) as http:
+        await sign_in(http, "viewer")
+        device = await http.get("/console/devices/smk-1")
+        grid = await http.get("/console/grids/g-1")
+        worker = await http.get("/console/workers/w1")
+        missing = await http.get("/console/devices/nope")
+    assert device.status_code == 200 and f"/console/alarms/{aid}" in device.text
+    assert grid.status_code == 200 and "陈丽" in grid.text and "smk-1" in grid.text
+    assert worker.status_code == 200 and "g-1" in worker.text
+    assert missing.status_code == 404
