@@ -89,6 +89,11 @@ class AddedBrigade(_Body):
     signing_secret: str = Field(description="HMAC-SHA256 secret for requests both ways")
 
 
+class SigningSecret(_Body):
+    brigade_id: str
+    signing_secret: str = Field(description="HMAC-SHA256 secret for requests both ways")
+
+
 class Revoked(_Body):
     key_id: str
     revoked: bool = True
@@ -175,6 +180,16 @@ def _brigades(r: APIRouter, db: Engine, clock: Callable[[], float]) -> None:
         logger.info("brigade admin API: brigade %s added, key %s", body.brigade.id, new.key_id)
         return AddedBrigade(brigade=body.brigade, key=new, signing_secret=secret)
 
+    @r.get("/brigades/{brigade_id}/signing-secret", name="admin_signing_secret")
+    async def signing(brigade_id: str) -> SigningSecret:
+        """The brigade's signing secret, for their system's configuration."""
+        try:
+            secret = await asyncio.to_thread(_signing_secret, db, brigade_id)
+        except directory.UnknownBrigade:
+            raise HTTPException(404, f"no brigade {brigade_id}") from None
+        logger.info("brigade admin API: brigade %s's signing secret read", brigade_id)
+        return SigningSecret(brigade_id=brigade_id, signing_secret=secret)
+
 
 def _keys(r: APIRouter, db: Engine, clock: Callable[[], float]) -> None:
     @r.post("/brigades/{brigade_id}/keys", status_code=201, name="admin_issue_key")
@@ -247,6 +262,11 @@ async def _issue(db: Engine, brigade_id: str, body: KeyRequest, now: float) -> I
     except directory.UnknownBrigade:
         raise HTTPException(404, f"no brigade {brigade_id}") from None
     return _issued(new, brigade_id)
+
+
+def _signing_secret(db: Engine, brigade_id: str) -> str:
+    with db.begin() as conn:
+        return directory.signing_secret(conn, brigade_id)
 
 
 def _issued(new: NewKey, brigade_id: str) -> IssuedKey:

@@ -50,6 +50,9 @@ async def test_a_brigade_added_over_the_api_gets_a_working_key_shown_once(
     (north,) = [b for b in listed.json() if b["brigade"]["id"] == "north-fire"]
     assert north["keys"][0]["key_id"] == r.json()["key"]["key_id"]
     assert (await admin.post("/api/admin/brigades", json=NEW)).status_code == 409
+    got = await admin.get("/api/admin/brigades/north-fire/signing-secret")
+    assert got.json() == {"brigade_id": "north-fire", "signing_secret": secret}
+    assert (await admin.get("/api/admin/brigades/nobody/signing-secret")).status_code == 404
     bad = {"brigade": {"id": "Bad Id!", "name": "x"}}
     assert (await admin.post("/api/admin/brigades", json=bad)).status_code == 422
 
@@ -111,6 +114,8 @@ async def test_nothing_without_the_admin_token(cloud: Cloud, token: str | None) 
         revoke = await c.post(f"/api/admin/brigade-keys/{cloud.keys.east[4:16]}/revoke")
         assert revoke.status_code == 401
         assert (await c.get("/api/admin/brigade-dead-letters")).status_code == 401
+        secret = await c.get("/api/admin/brigades/east-fire/signing-secret")
+        assert secret.status_code == 401 and cloud.secrets["east-fire"] not in secret.text
     assert await reads(cloud, cloud.keys.east) == 200 and await reads(cloud, cloud.keys.west) == 200
     async with cloud.client(ADMIN) as c:
         assert len((await c.get("/api/admin/brigades")).json()) == 2
