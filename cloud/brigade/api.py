@@ -210,7 +210,8 @@ def _writes(r: APIRouter, portal: BrigadePortal) -> None:
     )
     async def post_request(me: Me, alarm_id: int, body: RequestReport, key: KeyHeader = None
                            ) -> Receipt:  # fmt: skip
-        """A request to our side ("ETA of the key holder?"): shown to the grid worker."""
+        """A request to our side ("ETA of the key holder?"): on the grid worker's page and
+        sent to them."""
         report = Report(Kind.REQUEST, text=body.text)
         return await store(me, alarm_id, report, [key, body.idempotency_key])
 

@@ -1,10 +1,11 @@
 """What the brigade API works with: the cloud database, the alarm desk and the stream's bell.
 
 Reads run in a thread; a back-channel report is stored first (its own transaction, waited
-out through database faults like the desk's work), then followed up: ``dispatched`` tells
-the grid worker (one SMS through the outbox), a rejection pages the duty commander. Both
-follow-ups are idempotent per brigade, so a report repeated after a crash between the two
-steps completes what the first left undone and doubles nothing.
+out through database faults like the desk's work), then followed up: ``dispatched`` and
+each request tell the grid worker (one SMS through the outbox), a rejection pages the duty
+commander. The follow-ups are idempotent (per brigade; per request), so a report repeated
+after a crash between the two steps completes what the first left undone and doubles
+nothing.
 """
 
 from __future__ import annotations
@@ -105,17 +106,21 @@ class BrigadePortal:
         token = hashlib.sha256(brigade.id.encode()).hexdigest()[:12]
         if r.kind is Kind.STATUS and r.status is BrigadeStatus.DISPATCHED:
             notice = Notice(NoticeKind.BRIGADE_STATUS, brigade.name, r.status.value, r.eta_s)
-            told = await self._db(
-                functools.partial(
-                    tell, self.db, self.desk.lifecycle.ctx, rec.alarm_id, notice,
-                    token=f"{token}-dispatched", actor=actor, now=self.clock(),
-                ),
-                f"alarm {rec.alarm_id}: telling its workers the brigade is dispatched",
-            )  # fmt: skip
-            if told:
-                self.desk.outbox.kick()
+            await self._tell(rec.alarm_id, notice, f"{token}-dispatched", actor)
+        elif r.kind is Kind.REQUEST:  # a question for our side: the worker must see it now
+            notice = Notice(NoticeKind.BRIGADE_REQUEST, brigade.name, text=r.text or "")
+            await self._tell(rec.alarm_id, notice, f"{token}-rq{rec.id}", actor)
         elif r.kind is Kind.ANSWER and r.answer is Answer.REJECTED:
             detail = {"brigade": brigade.id, "reason": r.reason, "note": r.text}
             await self.desk.page_commander(
                 rec.alarm_id, actor, PAGE_KIND, detail, rejection_token(brigade.id)
             )
+
+    async def _tell(self, alarm_id: int, notice: Notice, token: str, actor: str) -> None:
+        told = await self._db(
+            functools.partial(tell, self.db, self.desk.lifecycle.ctx, alarm_id, notice,
+                              token=token, actor=actor, now=self.clock()),
+            f"alarm {alarm_id}: telling its workers the brigade's {notice.kind}",
+        )  # fmt: skip
+        if told:
+            self.desk.outbox.kick()

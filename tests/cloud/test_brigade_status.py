@@ -101,7 +101,7 @@ async def test_a_reused_key_with_another_report_is_409_and_other_statuses_send_n
         "received",
         "closed",
     ]
-    assert notices(cloud, aid) == []
+    assert notices(cloud, aid) == []  # only dispatched and requests are texted
 
 
 async def test_a_rejection_pages_the_duty_commander_once(cloud: Cloud) -> None:
@@ -139,6 +139,12 @@ async def test_a_request_is_audited_and_shown_on_the_page(cloud: Cloud) -> None:
     assert r.status_code == 200 and r.json()["kind"] == "request"
     (e,) = events(cloud, aid, "brigade_request")
     assert json.loads(e.detail)["text"] == "钥匙持有人多久到？"
+    again = await cloud.post(f"{V1}/alarms/{aid}/requests", {"text": "钥匙持有人多久到？"},
+                             headers={"Idempotency-Key": "rq-1"})  # fmt: skip
+    assert again.json()["repeat"] is True
+    told = sorted((n.worker_id, n.text.split(" http")[0]) for n in notices(cloud, aid))
+    assert told == [(w, f"【街道大脑】东区消防询问：钥匙持有人多久到？（报警{aid}）")
+                    for w in ("w1", "w2")]  # fmt: skip
     async with cloud.client() as c:
         html = (await c.get(page_path("w1", aid))).text
     assert 'id="brigade-requests"' in html and "钥匙持有人多久到？" in html
