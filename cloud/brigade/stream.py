@@ -101,10 +101,11 @@ def read_after(
     it in a thread)."""
     before = cursor.after
     m = brigade_messages
+    own_facts = sa.case((m.c.brigade_id == brigade_id, m.c.facts), else_=None)  # only ours
     with db.connect() as conn:
         rows = conn.execute(
             sa.select(m.c.seq, m.c.brigade_id, m.c.alarm_id, m.c.step, m.c.message_id,
-                      m.c.facts, m.c.created_at)
+                      own_facts.label("facts"), m.c.created_at)
             .where(m.c.seq > cursor.after).order_by(m.c.seq).limit(BATCH)
         ).all()  # fmt: skip
     upto = cursor.advance([r.seq for r in rows], now)
