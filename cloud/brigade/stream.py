@@ -79,18 +79,18 @@ class Cursor:
     holes: dict[int, float] = field(default_factory=dict)  # seq -> first seen missing
 
     def advance(self, seqs: list[int], now: float) -> int:
-        """How far the rows *seqs* (ascending, all > ``after``) may be taken; moves past holes
-        older than ``GAP_WAIT_S``. Returns the new ``after``; rows above it wait."""
+        """How far the rows *seqs* (ascending, all > ``after``) may be taken; moves past a
+        hole (every seq missing below a row, as one) once it is ``GAP_WAIT_S`` old. Returns
+        the new ``after``; rows above it wait."""
         for s in seqs:
-            while self.after + 1 < s:  # a hole below s
-                hole = self.after + 1
+            if s > self.after + 1:
+                hole = self.after + 1  # after+1 .. s-1 are missing
                 since = self.holes.setdefault(hole, now)
                 if now - since < GAP_WAIT_S:
                     return self.after
                 del self.holes[hole]
-                self.after = hole
             self.after = s
-            self.holes.pop(s, None)
+        self.holes = {h: t for h, t in self.holes.items() if h > self.after}
         return self.after
 
 

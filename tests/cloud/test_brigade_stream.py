@@ -216,3 +216,6 @@ def test_the_cursor_waits_out_a_hole_then_passes_it() -> None:
     assert c.advance([17], now=5.0) == 15
     assert c.advance([17], now=5.0 + GAP_WAIT_S) == 17  # it never came: passed, once
     assert c.holes == {}
+    assert c.advance([10_017], now=9.0) == 17  # 10 000 missing (deleted): one hole, one wait
+    assert c.advance([10_017, 10_018], now=9.0 + GAP_WAIT_S) == 10_018
+    assert c.holes == {}
