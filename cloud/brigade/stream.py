@@ -10,7 +10,9 @@ brigade's rows. With PostgreSQL a sequence value is taken when a row is inserted
 visible only when its transaction commits, so seq 11 can be visible while 10 is still in
 flight: moving the cursor past 11 would lose 10 for good. A hole in the order is therefore
 waited for up to ``GAP_WAIT_S`` before the cursor passes it (a rolled-back transaction's
-value never appears). SQLite has one writer at a time, so its holes only come from rows that
+value never appears). A step whose transaction commits later still than that misses this
+connection (the lifecycle's transactions are short; the webhook, the list and a replay with
+``?after=`` still have it). SQLite has one writer at a time, so its holes only come from rows that
 were deleted, and cost one wait per stream.
 """
 
