@@ -12,8 +12,8 @@ flight: moving the cursor past 11 would lose 10 for good. A hole in the order is
 waited for up to ``GAP_WAIT_S`` before the cursor passes it (a rolled-back transaction's
 value never appears). A step whose transaction commits later still than that misses this
 connection (the lifecycle's transactions are short; the webhook, the list and a replay with
-``?after=`` still have it). SQLite has one writer at a time, so its holes only come from rows that
-were deleted, and cost one wait per stream.
+``?after=`` still have it). SQLite has one writer at a time, so its holes only come from
+rows that were deleted, and cost one wait per stream.
 """
 
 from __future__ import annotations
