@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from cloud.ingest.devices import devices
 from cloud.lifecycle.model import OPEN_STATES, WAITING_STATES
+from cloud.lifecycle.reports import hazard_reports
 from cloud.lifecycle.tables import lifecycle_alarms
 from cloud.registry.tables import communities, grids
 
@@ -39,6 +40,7 @@ class BoardItem:
     raised_at: float
     due_at: float  # the next deadline: acknowledge while waiting, else resolve
     overdue: bool
+    where: tuple[float, float] | None = None  # a report's own position (devices have theirs)
 
     @property
     def rank(self) -> int:
@@ -46,20 +48,26 @@ class BoardItem:
 
 
 def _query() -> sa.Select[Any]:
-    a, d, g, c = lifecycle_alarms, devices, grids, communities
+    """Open alarms placed by their device, or by the worker's report (which has no device)."""
+    a, d, g, c, h = lifecycle_alarms, devices, grids, communities, hazard_reports
+    grid = sa.func.coalesce(d.c.grid, h.c.grid)
+    community = sa.func.coalesce(d.c.community, h.c.community)
     return (
         sa.select(
             a,
             d.c.type.label("device_type"),
-            d.c.grid.label("grid_id"),
-            d.c.community.label("community_id"),
+            grid.label("grid_id"),
+            community.label("community_id"),
             g.c.name.label("grid_name"),
             c.c.name_zh.label("community_zh"),
+            h.c.lat.label("report_lat"),
+            h.c.lon.label("report_lon"),
         )
         .select_from(
             a.outerjoin(d, d.c.device == a.c.device)
-            .outerjoin(g, g.c.id == d.c.grid)
-            .outerjoin(c, c.c.id == d.c.community)
+            .outerjoin(h, h.c.alarm_id == a.c.alarm_id)
+            .outerjoin(g, g.c.id == grid)
+            .outerjoin(c, c.c.id == community)
         )
         .where(a.c.state.in_([s.value for s in OPEN_STATES]))
     )
@@ -87,6 +95,7 @@ def _item(r: Any, now: float) -> BoardItem:
         raised_at=r.raised_at,
         due_at=due,
         overdue=overdue,
+        where=(r.report_lat, r.report_lon) if r.report_lat is not None else None,
     )
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cloud.ingest.devices import devices
+from cloud.lifecycle.reports import hazard_reports
 from cloud.lifecycle.rule_alarms import alarm_events
 from cloud.lifecycle.tables import lifecycle_alarms, outbox
 from cloud.registry.tables import device_locations, workers
@@ -54,6 +55,7 @@ class AlarmDetail:
     device: dict[str, Any] | None
     place: dict[str, Any] | None
     timeline: list[Entry]
+    report: dict[str, Any] | None = None  # the worker's hazard report, when it is one
 
 
 def _facts(detail: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -116,5 +118,10 @@ def alarm_detail(db: Engine, alarm_id: int) -> AlarmDetail | None:
             p = conn.execute(sa.select(loc).where(loc.c.device == row.device)).first()
             place = dict(p._mapping) if p is not None else None
         timeline = _events(conn, alarm_id) + _messages(conn, alarm_id)
+        h = hazard_reports
+        rep = conn.execute(sa.select(h).where(h.c.alarm_id == alarm_id)).first()
     timeline.sort(key=lambda e: e.ts)
-    return AlarmDetail(dict(row._mapping), dev, place, timeline)
+    report = None
+    if rep is not None:
+        report = {**rep._mapping, "photos": len(json.loads(rep.photos or "[]"))}
+    return AlarmDetail(dict(row._mapping), dev, place, timeline, report)

@@ -85,12 +85,12 @@ def map_data(db: Engine, now: float) -> dict[str, Any]:
                 "severity": i.severity,
                 "title_zh": i.title_zh,
                 "title_en": i.title_en,
-                "lat": where[i.device][0],
-                "lon": where[i.device][1],
+                "lat": spot[0],
+                "lon": spot[1],
                 "overdue": i.overdue,
             }
             for i in items
-            if i.device in where
+            if (spot := i.where or where.get(i.device or "")) is not None
         ],
         "workers": [[p.worker, p.name, p.lat, p.lon, p.ts] for p in people],
         "severity_rank": SEVERITY_RANK,

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from cloud.config import ConsoleConfig
 from cloud.console import attach_console
+from cloud.lifecycle import HazardKind, HazardReport
 from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.rule_alarms import alarm_events
 from cloud.lifecycle.tables import lifecycle_alarms, outbox
@@ -256,3 +257,26 @@ async def test_device_grid_and_worker_pages(rig: Rig) -> None:
     assert grid.status_code == 200 and "陈丽" in grid.text and "smk-1" in grid.text
     assert worker.status_code == 200 and "g-1" in worker.text
     assert missing.status_code == 404
+
+
+async def test_a_workers_hazard_report_is_on_the_board_map_and_detail(rig: Rig) -> None:
+    report = HazardReport(
+        "r" * 20,
+        "w1",
+        HazardKind.BLOCKED_EXIT,
+        note="消防通道被杂物堵塞",
+        lat=24.4801,
+        lon=118.0902,
+        grid="g-1",
+        community="c-1",
+    )
+    aid = await rig.desk.report(report)
+    async with client(rig) as http:
+        await sign_in(http, "viewer")
+        board = await http.get("/console/")
+        spots = (await http.get("/console/map.json")).json()["alarms"]
+        detail = await http.get(f"/console/alarms/{aid}")
+    assert f'id="alarm-{aid}"' in board.text and 'data-grid="g-1"' in board.text
+    assert "网格员上报" in board.text
+    assert [(s["id"], s["lat"]) for s in spots] == [(aid, 24.4801)]
+    assert 'id="report"' in detail.text and "消防通道被杂物堵塞" in detail.text
