@@ -36,13 +36,14 @@ logger = logging.getLogger(__name__)
 
 
 class BrigadePortal:
-    """The brigade side of the cloud over one alarm desk."""
+    """The brigade side of the cloud over one alarm desk (whose database has the feed's and
+    the reports' tables: ``create_feed_tables``, ``create_status_tables``)."""
 
     def __init__(self, desk: AlarmDesk, clock: Callable[[], float] = time.time) -> None:
         self.desk = desk
         self.db: Engine = desk.db
         self.clock = clock
-        self.bell = Bell()  # the tables: ``create_feed_tables``, ``create_status_tables``
+        self.bell = Bell()  # the streams wait on it; every commit of the desk rings it
         desk.after_commit.append(self.bell.ring)
 
     def kick(self) -> None:
@@ -56,9 +57,11 @@ class BrigadePortal:
     async def alarms(
         self, brigade: Brigade, which: area.Which, since: float | None
     ) -> list[BrigadeAlarm]:
-        return list(await asyncio.to_thread(self._alarms, brigade, which, since))
+        return await asyncio.to_thread(self._alarms, brigade, which, since)
 
-    def _alarms(self, brigade: Brigade, which: area.Which, since: float | None) -> list[Any]:
+    def _alarms(
+        self, brigade: Brigade, which: area.Which, since: float | None
+    ) -> list[BrigadeAlarm]:
         now = self.clock()
         with self.db.connect() as conn:
             ids = area.alarm_ids(conn, brigade, which, since, now)
