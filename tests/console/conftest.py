@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +51,9 @@ class Rig:
         return alarm_id(self.url, key)
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+@contextlib.asynccontextmanager
+async def make_rig(url: str) -> AsyncIterator[Rig]:
+    """A console over a running desk on the database at *url*, with a viewer and a dispatcher."""
     db = open_database(url)
     create_registry_tables(db)
     for name, role in (("viewer", Role.VIEWER), ("disp", Role.DISPATCHER)):
@@ -60,9 +61,17 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     desk = AlarmDesk(url, config(), dispatcher=RankedDispatcher(["w1"]), sender=RecordingSender())
     app = FastAPI()
     attach_console(app, desk, db, public_base_url=BASE)
-    async with desk:
-        yield Rig(url, db, desk, app)
-    db.dispose()
+    try:
+        async with desk:
+            yield Rig(url, db, desk, app)
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with make_rig(f"sqlite:///{tmp_path / 'cloud.db'}") as made:
+        yield made
 
 
 def client(rig: Rig) -> httpx.AsyncClient:
