@@ -17,7 +17,7 @@ from cloud.lifecycle.model import State
 from cloud.lifecycle.tables import lifecycle_alarms
 from rules.meaning import Category
 
-RECENT_S = 86_400.0  # "recent": resolved alarms listed for a day unless asked otherwise
+RECENT_S = 86_400.0  # "recent": alarms resolved in the last day, unless asked otherwise
 LIST_MAX = 200
 
 
@@ -25,7 +25,7 @@ class Which(enum.StrEnum):
     """Which alarms a list holds."""
 
     OPEN = "open"  # not resolved yet
-    ALL = "all"  # open, and resolved ones raised since the given time
+    ALL = "all"  # open, and those resolved recently (or since the given time)
 
 
 def _in_area(brigade: Brigade) -> sa.ColumnElement[bool]:
@@ -56,7 +56,7 @@ def alarm_ids(
         q = q.where(la.c.state != State.RESOLVED.value)
     else:
         start = since if since is not None else now - RECENT_S
-        q = q.where(sa.or_(la.c.state != State.RESOLVED.value, la.c.raised_at >= start))
+        q = q.where(sa.or_(la.c.state != State.RESOLVED.value, la.c.resolved_at >= start))
     if since is not None:
         q = q.where(la.c.raised_at >= since)
     q = q.order_by(la.c.raised_at.desc(), la.c.alarm_id.desc()).limit(LIST_MAX)
