@@ -157,6 +157,7 @@ async def _raise_and_follow(
     await board.wait_for_function("window.gridalarmBeeps >= 1", timeout=2000)
     await board.select_option('select[data-filter="grid"]', "grid-2")
     await row.wait_for(state="hidden", timeout=2000)
+    assert board.url.endswith("#grid=grid-2")
     await board.select_option('select[data-filter="grid"]', "")
     await row.wait_for(state="visible", timeout=2000)
     await board.screenshot(path=str(shots / "console-board.png"), full_page=True)

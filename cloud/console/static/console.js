@@ -70,7 +70,17 @@
       localStorage.setItem("gridalarm.sound", sound.checked ? "1" : "0");
       if (sound.checked) { audio = audio || new (window.AudioContext || window.webkitAudioContext)(); }
     });
-    document.querySelectorAll("[data-filter]").forEach(function (s) { s.addEventListener("change", applyFilters); });
+    // the filters live in the address (#grid=…&state=…): a wall screen keeps its own after a reload
+    var wanted = new URLSearchParams(location.hash.slice(1));
+    document.querySelectorAll("[data-filter]").forEach(function (s) {
+      if (wanted.has(s.dataset.filter)) { s.value = wanted.get(s.dataset.filter); }
+      s.addEventListener("change", function () {
+        var chosen = new URLSearchParams();
+        document.querySelectorAll("[data-filter]").forEach(function (f) { if (f.value) { chosen.set(f.dataset.filter, f.value); } });
+        history.replaceState(null, "", "#" + chosen.toString());
+        applyFilters(); markOverdue();
+      });
+    });
     applyFilters(); markOverdue();
     setInterval(function () { markOverdue(); }, 1000);
     var known = criticalIds();
