@@ -206,6 +206,7 @@ async def test_the_timeline_shows_the_brigade_status(rig: Rig) -> None:
         page = await http.get(f"/console/alarms/{aid}")
     assert 'class="kind-brigade_status brigade"' in page.text
     assert "消防状态" in page.text and "en_route" in page.text and "思明消防" in page.text
+    assert ">特急<" in page.text and 'data-state="notified"' in page.text
 
 
 async def test_repeated_wrong_passwords_are_refused_for_a_while(rig: Rig) -> None:
