@@ -26,6 +26,7 @@ from cloud.lifecycle import Lifecycle, Outcome, PlainRenderer
 from cloud.lifecycle.rule_alarms import alarm_events
 from cloud.lifecycle.steps import StepContext
 from cloud.lifecycle.tables import open_lifecycle_db
+from gridalarm.brokers import free_port
 from rigs.standins.brigade import BrigadeStandin
 from rules import DeviceInfo
 from tests.cloud.test_lifecycle_fixtures import (
@@ -275,3 +276,16 @@ async def test_a_message_waiting_behind_one_in_flight_does_not_spin_the_sender(
         sender.kick()
         await until(lambda: len(standin.requests) >= 3)
     assert len(statements) < 300, f"{len(statements)} statements in 3 attempts: a busy loop"
+
+
+async def test_several_urls_are_tried_in_order(url: str, life: Lifecycle, standin: BrigadeStandin):
+    with BrigadeStandin() as second:
+        nobody = f"http://127.0.0.1:{free_port()}/hook"  # refuses the connection
+        b = Brigade(id="two-urls", name="两个地址", communities=("c-east",),
+                    webhook_urls=(nobody, second.url + "/hook"))  # fmt: skip
+        second.secrets.append(add_brigade(life.db, b))
+        async with running(life) as sender:
+            aid = raise_fire(url, life)
+            sender.kick()
+            (got,) = await asyncio.to_thread(second.wait_processed, 1)
+    assert got.key == f"ga-{aid}-raised"
