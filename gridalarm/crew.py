@@ -102,6 +102,9 @@ class Crew:
         self._book, self._db, self._signer, self._base = book, db, signer, base_url
         self._scene, self._pace, self._habits, self._say = scene, pace, habits or Habits(), say
         self._claimed: set[int] = set()
+        self._busy = 0
+        self.idle = asyncio.Event()  # no alarm in hand
+        self.idle.set()
         self.resolved: list[int] = []
 
     async def run(self) -> None:
@@ -111,6 +114,8 @@ class Crew:
             while True:
                 delivery = await inbox.get()
                 for alarm_id in self._new(delivery):
+                    self._busy += 1
+                    self.idle.clear()
                     tg.create_task(
                         self._handle(http, delivery.worker_id, alarm_id),
                         name=f"demo.crew[{alarm_id}]",
@@ -143,6 +148,10 @@ class Crew:
                     await self._report(http, url, worker, hazard)
         except Exception:  # one worker's mishap must not end the demo
             logger.exception("crew: alarm %d, worker %s: gave up", alarm_id, worker)
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self.idle.set()
 
     def _link(self, worker: str, alarm_id: int) -> str:
         expires = datetime.fromtimestamp(datetime.now(UTC).timestamp() + LINK_TTL_S, UTC)

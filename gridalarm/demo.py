@@ -45,6 +45,7 @@ from gridalarm.demo_config import (
     write_text,
 )
 from gridalarm.fleet import LiveFleet
+from gridalarm.kpis import board_kpis
 from gridalarm.morning import SMOKE, AlarmWatch, Morning
 from gridalarm.state import fresh_start
 from gridalarm.traffic import TrafficView, watch_traffic
@@ -142,8 +143,16 @@ def _extras(
     outage = min(parts.fleet.gateways) if parts.fleet is not None and parts.fleet.gateways else None
     shop = locate(options.state_dir / "district", SMOKE)
     morning = Morning(parts.sims, parts.fleet, parts.watch, scene, pace, say, outage, shop)
-    tasks.append(tg.create_task(morning.play(), name="demo.morning"))
+    tasks.append(tg.create_task(_morning(morning, crew, parts.cloud, say), name="demo.morning"))
     return tasks
+
+
+async def _morning(morning: Morning, crew: Crew, cloud: Cloud, say: Callable[[str], None]) -> None:
+    """Play the morning; once the crew has closed what it brought, say the KPIs."""
+    await morning.play()
+    await crew.idle.wait()
+    kpis = await asyncio.to_thread(board_kpis, cloud.db)
+    say(kpis.line())
 
 
 async def _start(
@@ -190,7 +199,10 @@ def _fleet(
     if not options.fleet or not devices:
         return None
     seqs = options.state_dir / "fleet.json"
-    fleet = LiveFleet(devices, broker.host, broker.port, seqs, mqtt5="5" in broker.protocols)
+    # the embedded broker runs in this process: ~300 more connections would swamp it
+    shared = broker.kind == "amqtt"
+    mqtt5 = "5" in broker.protocols
+    fleet = LiveFleet(devices, broker.host, broker.port, seqs, mqtt5=mqtt5, shared=shared)
     say(
         f"fleet: {fleet.devices} more devices of the district behind {len(fleet.gateways)} gateways"
     )

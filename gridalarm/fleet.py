@@ -130,10 +130,16 @@ class LiveFleet:
         *,
         poll_s: float = 60.0,
         mqtt5: bool = False,
+        shared: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """*shared*: one connection for every gateway (a small broker that cannot hold ~300
+        clients); each gateway still numbers its own messages and says online and offline
+        itself, but no last will stands for it."""
         self._host, self._port, self._seq_file = host, port, seq_file
         self._poll_s, self._mqtt5, self._clock = poll_s, mqtt5, clock
+        self._shared: aiomqtt.Client | None = None
+        self._share = shared
         self.gateways = {g.id: g for g in build_fleet(devices, _read_seqs(seq_file), clock())}
         self.devices = len(devices)
         self.published = 0
@@ -149,14 +155,22 @@ class LiveFleet:
     async def run(self) -> None:
         """Every gateway in one TaskGroup; the sequences are saved on the way out."""
         try:
-            async with asyncio.TaskGroup() as tg:
-                for n, gw in enumerate(self.gateways.values()):
-                    # the first polls within seconds (the console fills at once), then spread
-                    offset = min(self._poll_s, FIRST_POLLS_S) * n / max(1, len(self.gateways))
-                    tg.create_task(self._gateway(gw, offset), name=f"demo.fleet[{gw.id}]")
-                tg.create_task(self._save_every(30.0), name="demo.fleet.seqs")
+            async with contextlib.AsyncExitStack() as stack:
+                if self._share:
+                    self._shared = await stack.enter_async_context(self._client("fleet", None))
+                    # every gateway publishes on it at once: many calls in flight are normal
+                    self._shared.pending_calls_threshold = 10 * len(self.gateways)
+                await self._gateways()
         finally:
             self.save()
+
+    async def _gateways(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for n, gw in enumerate(self.gateways.values()):
+                # the first polls within seconds (the console fills at once), then spread
+                offset = min(self._poll_s, FIRST_POLLS_S) * n / max(1, len(self.gateways))
+                tg.create_task(self._gateway(gw, offset), name=f"demo.fleet[{gw.id}]")
+            tg.create_task(self._save_every(30.0), name="demo.fleet.seqs")
 
     def save(self) -> None:
         seqs = {g.id: g.seq for g in self.gateways.values()}
@@ -171,8 +185,11 @@ class LiveFleet:
         next_poll = self._clock() + offset_s
         while True:
             async with contextlib.AsyncExitStack() as stack:
-                async with self._connecting:
-                    client = await stack.enter_async_context(self._client(gw))
+                client = self._shared
+                if client is None:
+                    async with self._connecting:
+                        will = gw.status("offline", self._clock())
+                        client = await stack.enter_async_context(self._client(gw.id, will))
                 await client.publish(
                     status_topic(gw.id), gw.status("online", self._clock()), 1, retain=True
                 )
@@ -189,11 +206,12 @@ class LiveFleet:
                 )
             next_poll = await self._offline(gw, next_poll)
 
-    def _client(self, gw: FleetGateway) -> aiomqtt.Client:
-        will = aiomqtt.Will(status_topic(gw.id), gw.status("offline", self._clock()), 1, True)
+    def _client(self, name: str, offline: bytes | None) -> aiomqtt.Client:
+        """A connection for gateway *name*, its last will the *offline* status."""
+        will = None if offline is None else aiomqtt.Will(status_topic(name), offline, 1, True)
         protocol = aiomqtt.ProtocolVersion.V5 if self._mqtt5 else aiomqtt.ProtocolVersion.V311
         return aiomqtt.Client(
-            self._host, self._port, identifier=f"gridalarm-fleet-{gw.id}", will=will,
+            self._host, self._port, identifier=f"gridalarm-fleet-{name}", will=will,
             protocol=protocol, keepalive=60,
         )  # fmt: skip
 
