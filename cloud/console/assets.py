@@ -3,14 +3,18 @@ from a CDN, nothing copied into this repository), and the console's own script a
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import importlib.resources
 import importlib.util
 from pathlib import Path
 
 import xstatic.pkg.leaflet_markercluster as markercluster
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from xstatic.pkg import leaflet
+
+from cloud.console.compression import compressed
 
 OWN = Path(str(importlib.resources.files("cloud.console") / "static"))
 _PLOTLY = importlib.util.find_spec("plotly")  # located, not imported: only its file is needed
@@ -37,19 +41,18 @@ def missing() -> list[str]:
 def router(prefix: str) -> APIRouter:
     """``{prefix}/assets/{name}``: the files above, cached for an hour."""
     api = APIRouter()
-    cache: dict[str, bytes] = {}
+    cache: dict[str, tuple[bytes, bytes]] = {}  # name -> (as is, gzip-compressed)
 
     @api.get(prefix + "/assets/{name}", include_in_schema=False)
-    async def asset(name: str) -> Response:
+    async def asset(request: Request, name: str) -> Response:
         path = FILES.get(name)
         if path is None:
             raise HTTPException(404, "no such asset")
         if name not in cache:
-            cache[name] = path.read_bytes()
-        return Response(
-            cache[name],
-            media_type=TYPES[path.suffix],
-            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
-        )
+            body = await asyncio.to_thread(path.read_bytes)
+            cache[name] = (body, await asyncio.to_thread(gzip.compress, body, 9))
+        body, packed = cache[name]
+        headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        return compressed(request, body, TYPES[path.suffix], headers, packed)
 
     return api

@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
 from cloud.console.board import open_alarms
+from cloud.console.compression import compressed
 from cloud.console.kpis import all_kpis
 from cloud.console.mapdata import map_data
 from cloud.console.places import device_page, filter_lists, grid_page, worker_page
@@ -43,7 +45,8 @@ def router(site: Site) -> APIRouter:
     async def map_json(request: Request) -> Response:
         await site.gate.viewer(request)
         data = await asyncio.to_thread(map_data, site.db, site.clock())
-        return JSONResponse(data, headers={"Cache-Control": "no-store"})
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        return compressed(request, body, "application/json", {"Cache-Control": "no-store"})
 
     _kpi_routes(api, site)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import Response
 from jinja2 import Environment
 from sqlalchemy.engine import Engine
 
@@ -45,7 +45,7 @@ class Site:
     feed: BoardFeed
     readings: RecentReadings | None
 
-    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         context.setdefault("prefix", self.prefix)
         context.setdefault("now", self.clock())
         return page(self.env, request, name, status, tile_url=self.config.tile_url, **context)

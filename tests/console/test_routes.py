@@ -281,3 +281,17 @@ async def test_a_workers_hazard_report_is_on_the_board_map_and_detail(rig: Rig) 
     assert "网格员上报" in board.text
     assert [(s["id"], s["lat"]) for s in spots] == [(aid, 24.4801)]
     assert 'id="report"' in detail.text and "消防通道被杂物堵塞" in detail.text
+
+
+async def test_big_bodies_are_compressed_for_browsers_that_take_gzip(rig: Rig) -> None:
+    async with client(rig) as http:
+        await sign_in(http, "viewer")
+        packed = await http.get(
+            "/console/assets/plotly.min.js", headers={"accept-encoding": "gzip"}
+        )
+        plain = await http.get(
+            "/console/assets/plotly.min.js", headers={"accept-encoding": "identity"}
+        )
+    assert packed.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert packed.content == plain.content  # httpx decodes it
+    assert int(packed.headers["content-length"]) < len(plain.content) / 3
