@@ -87,9 +87,12 @@ class TrafficView:
             self.quiet_messages += 1
             return None
         row = self.devices.setdefault(msg.dev, DeviceRow())
+        quality_was = row.quality
         row.seq, row.quality, row.messages = msg.seq, msg.q.value, row.messages + 1
         if isinstance(msg, DataMessage):
             row.values = dict(msg.values)
+            if row.messages > 1 and msg.q.value == quality_was:
+                return None  # the readings are in the table; a line each would bury the alarms
             return f"data  {msg.dev:<10} seq {msg.seq:<6} {msg.q.value:<10} {_short(msg.values)}"
         state = {True: "ON", False: "off", None: "!"}[msg.active]
         row.last_event = f"{msg.event} {state}"
