@@ -19,8 +19,10 @@ from sqlalchemy.engine import Engine
 from cloud.console.board import open_alarms
 from cloud.console.mapdata import device_states
 from cloud.ingest.devices import devices
+from cloud.lifecycle.reports import hazard_reports
 from cloud.lifecycle.tables import lifecycle_alarms
 from cloud.registry import load_registry, shift_covers
+from cloud.registry.tables import communities, grids
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 DAYS = 14
@@ -51,10 +53,24 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def _rows(db: Engine, since: float) -> list[Any]:
-    a, d = lifecycle_alarms, devices
+    """Alarms raised or resolved since *since*, placed by their device or their report."""
+    a, d, h, g, c = lifecycle_alarms, devices, hazard_reports, grids, communities
+    grid = sa.func.coalesce(d.c.grid, h.c.grid)
+    community = sa.func.coalesce(d.c.community, h.c.community)
     query = (
-        sa.select(a, d.c.grid, d.c.community)
-        .select_from(a.outerjoin(d, d.c.device == a.c.device))
+        sa.select(
+            a,
+            grid.label("grid"),
+            community.label("community"),
+            g.c.name.label("grid_name"),
+            c.c.name_zh.label("community_name"),
+        )
+        .select_from(
+            a.outerjoin(d, d.c.device == a.c.device)
+            .outerjoin(h, h.c.alarm_id == a.c.alarm_id)
+            .outerjoin(g, g.c.id == grid)
+            .outerjoin(c, c.c.id == community)
+        )
         .where(sa.or_(a.c.raised_at >= since, a.c.resolved_at >= since))
     )
     with db.connect() as conn:
@@ -83,8 +99,10 @@ def per_day(rows: Iterable[Any], now: float) -> KpiTable:
 def _times(rows: Iterable[Any], key: str) -> KpiTable:
     ack: dict[str, list[float]] = defaultdict(list)
     res: dict[str, list[float]] = defaultdict(list)
+    names: dict[str, str] = {}
     for r in rows:
         where = getattr(r, key) or "-"
+        names[where] = getattr(r, f"{key}_name", None) or ""
         if r.acknowledged_at is not None:
             ack[where].append(r.acknowledged_at - r.raised_at)
         if r.resolved_at is not None:
@@ -97,7 +115,8 @@ def _times(rows: Iterable[Any], key: str) -> KpiTable:
             percentile(res[where], 50),
             percentile(res[where], 90),
         ]
-        out.append([where, len(res[where]), *("" if c is None else round(c, 1) for c in cells)])
+        rounded = ("" if c is None else round(c, 1) for c in cells)
+        out.append([where, names[where], len(res[where]), *rounded])
     zh, en = ("社区", "community") if key == "community" else ("网格", "grid")
     return KpiTable(
         f"times_by_{key}",
@@ -105,6 +124,7 @@ def _times(rows: Iterable[Any], key: str) -> KpiTable:
         f"Handling times by {en} (s)",
         (
             (zh, en),
+            ("名称", "name"),
             ("完结数", "closed"),
             ("接单 p50", "ack p50"),
             ("接单 p90", "ack p90"),

@@ -51,7 +51,7 @@ def test_times_to_acknowledge_and_resolve_per_community() -> None:
         row(acknowledged_at=NOW - 600 + t, resolved_at=NOW - 600 + 10 * t) for t in (10, 20, 30)
     ]
     table = _times(rows, "community")
-    assert table.rows == [["c1", 3, 20.0, 30.0, 200.0, 300.0]]
+    assert table.rows == [["c1", "", 3, 20.0, 30.0, 200.0, 300.0]]
 
 
 def test_the_false_alarm_list_puts_the_breakfast_shop_first() -> None:
@@ -96,3 +96,10 @@ def test_device_states_come_from_the_declared_category() -> None:
         "c": "alarm",
         "d": "fault",
     }
+
+
+def test_every_kpi_row_has_a_cell_per_column() -> None:
+    rows = [row(acknowledged_at=NOW - 500, resolved_at=NOW - 100, outcome="false_alarm")]
+    for table in (per_day(rows, NOW), _times(rows, "community"), _times(rows, "grid"),
+                  false_alarms(rows)):  # fmt: skip
+        assert all(len(r) == len(table.columns) for r in table.rows), table.key
