@@ -93,7 +93,7 @@ class Gate:
         )
 
 
-def _safe_next(prefix: str, target: str | None) -> str:
+def safe_next(prefix: str, target: str | None) -> str:
     """Only a path of the console itself (no open redirect)."""
     if target and target.startswith(prefix + "/") and "//" not in target and "\\" not in target:
         return target
@@ -114,7 +114,7 @@ def router(gate: Gate, env: Environment) -> APIRouter:
             request,
             "login.html",
             csrf=token,
-            next=_safe_next(prefix, next),
+            next=safe_next(prefix, next),
             prefix=prefix,
             no_accounts=first,
         )
@@ -136,7 +136,7 @@ def router(gate: Gate, env: Environment) -> APIRouter:
             gate.throttle.failed(name, address)
         else:
             gate.throttle.succeeded(name)
-        target = _safe_next(prefix, form.get("next"))
+        target = safe_next(prefix, form.get("next"))
         if staff is None:
             return page(
                 env,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
+from cloud.console.auth import safe_next
 from cloud.console.board import open_alarms
 from cloud.console.compression import compressed
 from cloud.console.kpis import all_kpis
@@ -52,8 +53,7 @@ def router(site: Site) -> APIRouter:
 
     @api.get(p + "/lang/{code}", include_in_schema=False)
     async def language(code: str, next: str = p + "/") -> Response:
-        target = next if next.startswith(p + "/") and "//" not in next else p + "/"
-        response = RedirectResponse(target, status_code=303)
+        response = RedirectResponse(safe_next(p, next), status_code=303)
         if code in (ZH, EN):
             site.gate.set_cookie(response, LANG_COOKIE, code, 365 * 86400)
         return response

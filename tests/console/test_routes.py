@@ -295,3 +295,12 @@ async def test_big_bodies_are_compressed_for_browsers_that_take_gzip(rig: Rig) -
     assert packed.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
     assert packed.content == plain.content  # httpx decodes it
     assert int(packed.headers["content-length"]) < len(plain.content) / 3
+
+
+async def test_redirects_stay_inside_the_console(rig: Rig) -> None:
+    async with client(rig) as http:
+        for target in ("https://evil.example/", "//evil.example/", "/console/\\\\evil", "/other"):
+            switched = await http.get("/console/lang/en", params={"next": target})
+            assert switched.headers["location"] == "/console/"
+        form = await http.get("/console/login", params={"next": "//evil.example/"})
+        assert 'name="next" value="/console/"' in form.text
