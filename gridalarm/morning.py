@@ -41,10 +41,17 @@ class AlarmWatch:
     def __init__(self) -> None:
         self.seen: list[AlarmChange] = []
         self._news = asyncio.Event()
+        self._open = True
 
     def on_changes(self, changes: list[AlarmChange]) -> None:
-        self.seen += changes
-        self._news.set()
+        if self._open:
+            self.seen += changes
+            self._news.set()
+
+    def close(self) -> None:
+        """Stop keeping transitions (the morning is over; a long run would only grow the list)."""
+        self._open = False
+        self.seen.clear()
 
     async def until(self, match: Callable[[AlarmChange], bool], since: int = 0) -> AlarmChange:
         """The first transition from the *since*-th seen on that *match* accepts."""
@@ -85,6 +92,7 @@ class Morning:
             tg.create_task(self.manhole(), name="demo.morning.manhole")
             tg.create_task(self.ebike(), name="demo.morning.ebike")
             tg.create_task(self.outage(), name="demo.morning.outage")
+        self.watch.close()
         self.say("MORNING over: every scripted incident has played; the crew closes the rest")
 
     def _trigger(self, device: str, event: str, story: str) -> None:
