@@ -100,6 +100,8 @@ class _Parts:
     watch: AlarmWatch
     book: phones.PhoneBook
     fleet: LiveFleet | None
+    signer: LinkSigner  # the cloud's link key: the crew opens alarms as their links would
+    shop: tuple[float, float] | None  # where the morning's breakfast shop is
 
 
 async def _demo(options: DemoOptions, console: Console, web: socket.socket) -> None:
@@ -135,14 +137,12 @@ def _extras(
     if not options.scenario or dispatch is None:
         return tasks
     pace, scene = Pace(options.speed), Scene()
-    signer = LinkSigner(link_secret(options.state_dir))
     crew = Crew(
-        parts.book, parts.cloud.db, signer, dispatch.base_url, scene=scene, pace=pace, say=say
+        parts.book, parts.cloud.db, parts.signer, dispatch.base_url, scene=scene, pace=pace, say=say
     )
     tasks.append(tg.create_task(crew.run(), name="demo.crew"))
     outage = min(parts.fleet.gateways) if parts.fleet is not None and parts.fleet.gateways else None
-    shop = locate(options.state_dir / "district", SMOKE)
-    morning = Morning(parts.sims, parts.fleet, parts.watch, scene, pace, say, outage, shop)
+    morning = Morning(parts.sims, parts.fleet, parts.watch, scene, pace, say, outage, parts.shop)
     tasks.append(tg.create_task(_morning(morning, crew, parts.cloud, say), name="demo.morning"))
     return tasks
 
@@ -190,7 +190,8 @@ async def _start(
     sms = "SMS via Twilio" if cloud.dispatch and "sms" in cloud.dispatch.channels else "console"
     say(f"cloud: shipped rules; dispatch to grid workers by {sms}; worker page at "
         f"http://{options.http}/m/<token>")  # fmt: skip
-    return _Parts(broker, sims, cloud, view, watch, book, fleet)
+    shop = await asyncio.to_thread(locate, state / "district", SMOKE)
+    return _Parts(broker, sims, cloud, view, watch, book, fleet, LinkSigner(secret), shop)
 
 
 def _fleet(
