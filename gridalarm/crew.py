@@ -143,7 +143,7 @@ class Crew:
             form = {"action": "resolve", "outcome": outcome, "note": note}
             if await self._act(http, url, worker, alarm_id, form):
                 self.resolved.append(alarm_id)
-                hazard = self._scene.hazards.get(row.device or "")
+                hazard = self._scene.hazards.pop(row.device or "", None)  # reported once
                 if hazard is not None:
                     await self._report(http, url, worker, hazard)
         except Exception:  # one worker's mishap must not end the demo
