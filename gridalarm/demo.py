@@ -36,7 +36,10 @@ from gridalarm import phones
 from gridalarm.brokers import BrokerError, BrokerInfo, choose_broker
 from gridalarm.crew import Crew, Pace, Scene
 from gridalarm.demo_config import (
+    CONSOLE_USER,
     GATEWAY_ID,
+    console_account,
+    console_password,
     demo_cloud_config,
     gateway_yaml,
     link_secret,
@@ -184,6 +187,8 @@ async def _start(
     cloud = await stack.enter_async_context(
         cloud_worker(config, console=view.notification, web_socket=web)
     )
+    password = await asyncio.to_thread(console_password, state)
+    await asyncio.to_thread(console_account, cloud.db, password)
     watch, book = AlarmWatch(), phones.PhoneBook()
     _tap(cloud, view, watch, book)
     fleet = _fleet(options, broker, fleet_devices, say)
@@ -286,18 +291,20 @@ def _room_for_table(console: Console) -> bool:
 def _introduce(options: DemoOptions, console: Console) -> DemoOptions:
     """The addresses first, whatever the terminal; then the view and the state it will have."""
     say = _say(console)
-    say(f"console: http://{options.http}/console/")
+    state = _prepare_state(options)  # first: the console's password belongs to the new state
+    password = console_password(options.state_dir)
+    say(f"console: http://{options.http}/console/  (sign in: {CONSOLE_USER} / {password})")
     say(f"phones:  http://{options.http}{phones.PATH}  (what every worker's phone received)")
+    say(state)
     if not options.plain and not _room_for_table(console):
         options = dataclasses.replace(options, plain=True)
-    _prepare_state(options, say)
     return options
 
 
-def _prepare_state(options: DemoOptions, say: Callable[[str], None]) -> None:
+def _prepare_state(options: DemoOptions) -> str:
+    """Start fresh unless asked to keep the state; the line that says which."""
     if options.keep_state:
-        say(f"state: continuing the last run in {options.state_dir} (--keep-state)")
-        return
+        return f"state: continuing the last run in {options.state_dir} (--keep-state)"
     gone = fresh_start(options.state_dir)
     note = f"; {gone} files of the last run removed" if gone else ""
-    say(f"state: fresh start in {options.state_dir}{note} (--keep-state continues the last run)")
+    return f"state: fresh start in {options.state_dir}{note} (--keep-state continues the last run)"

@@ -7,9 +7,11 @@ import secrets
 from pathlib import Path
 
 import yaml
+from sqlalchemy.engine import Engine as Database
 
 from cloud.cli import DEMO_DATABASE
 from cloud.config import CloudConfig, resolve
+from cloud.console.users import Role, UserError, add_user, set_password
 from cloud.dispatch.service import SHIPPED_LIFECYCLE
 from cloud.registry import write_demo_district
 from cloud.registry.places_csv import read_locations_csv
@@ -83,6 +85,30 @@ def locate(district: Path, device: str) -> tuple[float, float] | None:
         if place.device == device:
             return place.lat, place.lon
     return None
+
+
+CONSOLE_USER = "demo"
+CONSOLE_ACCOUNT_FILE = "console.password"
+
+
+def console_password(state_dir: Path) -> str:
+    """The demo account's console password: made once per state directory (so a fresh run
+    gets a new one), kept beside the demo's other files."""
+    path = state_dir / CONSOLE_ACCOUNT_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    password = secrets.token_urlsafe(12)
+    write_text(path, password)
+    path.chmod(0o600)
+    return password
+
+
+def console_account(db: Database, password: str) -> None:
+    """A dispatcher account ``demo`` with *password*, so the console can be signed in to."""
+    try:
+        add_user(db, CONSOLE_USER, password, Role.DISPATCHER)
+    except UserError:  # --keep-state: the account exists; its password is the kept one
+        set_password(db, CONSOLE_USER, password)
 
 
 def link_secret(state_dir: Path) -> str:

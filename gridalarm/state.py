@@ -13,7 +13,14 @@ from pathlib import Path
 
 # what the demo's parts write into the state directory (databases with their WAL files)
 DATABASES = ("cloud.sqlite", "readings.sqlite", "outbox.sqlite")
-FILES = ("gateway.yaml", "status.json", "fleet.json", "link.secret", "lifecycle.yaml")
+FILES = (
+    "gateway.yaml",
+    "status.json",
+    "fleet.json",
+    "link.secret",
+    "lifecycle.yaml",
+    "console.password",
+)
 FOLDERS = ("district",)
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from cloud.console.users import authenticate
 from cloud.lifecycle.board import BoardRow, list_board
 from cloud.registry.people_csv import read_shifts_csv, read_workers_csv
 from cloud.registry.shifts import shift_covers
@@ -304,7 +305,13 @@ def test_the_readme_command_runs_the_scripted_morning_to_a_clean_board(
     text = log.read_text()
     assert code == 0, text[-3000:]
     lines = [line for line in text.splitlines() if not line.startswith("setup: ")]
-    assert lines[0] == f"console: http://127.0.0.1:{port}/console/", lines[:3]
+    assert lines[0].startswith(f"console: http://127.0.0.1:{port}/console/  (sign in: demo / ")
+    password = lines[0].rsplit(" / ", 1)[1].rstrip(")")
+    engine = sa.create_engine(f"sqlite:///{state / 'cloud.sqlite'}")
+    try:
+        assert authenticate(engine, "demo", password) is not None, "the printed account signs in"
+    finally:
+        engine.dispose()
     assert lines[1].startswith(f"phones:  http://127.0.0.1:{port}/phones"), lines[:3]
     assert any("try: gridalarm sim list" in line for line in lines), "one line, however narrow"
     district = read_devices_csv((state / "district" / "devices.csv").read_text(), "d")
