@@ -21,6 +21,7 @@ from cloud.console.mapdata import map_data
 from cloud.console.places import device_page, filter_lists, grid_page, worker_page
 from cloud.console.render import EN, LANG_COOKIE, ZH, locale_of, render_text
 from cloud.console.site import Site
+from cloud.console.users import Role, list_users
 
 
 def board_rows(site: Site, locale: str) -> str:
@@ -50,6 +51,14 @@ def router(site: Site) -> APIRouter:
         return compressed(request, body, "application/json", {"Cache-Control": "no-store"})
 
     _kpi_routes(api, site)
+
+    @api.get(p + "/staff", include_in_schema=False)
+    async def staff(request: Request) -> Response:
+        session = await site.gate.viewer(request)
+        if session.staff.role is not Role.ADMIN:
+            raise HTTPException(403, "only admins see the accounts")
+        accounts = await asyncio.to_thread(list_users, site.db)
+        return site.page(request, "staff.html", session=session, accounts=accounts)
 
     @api.get(p + "/lang/{code}", include_in_schema=False)
     async def language(code: str, next: str = p + "/") -> Response:

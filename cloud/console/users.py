@@ -155,3 +155,13 @@ def ensure_user(db: Engine, name: str, password: str, role: Role) -> bool:
         _update(db, name, role=role.value)
         return False
     return True
+
+
+def list_users(db: Engine) -> list[dict[str, object]]:
+    """Every account (no hashes): name, role, disabled, when made and when its password changed."""
+    query = sa.select(
+        users.c.username, users.c.role, users.c.disabled, users.c.created_at,
+        users.c.password_changed_at,
+    ).order_by(users.c.username)  # fmt: skip
+    with db.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from cloud.config import ConsoleConfig
 from cloud.console import attach_console
+from cloud.console.users import Role, add_user
 from cloud.lifecycle import HazardKind, HazardReport
 from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.rule_alarms import alarm_events
@@ -304,3 +305,14 @@ async def test_redirects_stay_inside_the_console(rig: Rig) -> None:
             assert switched.headers["location"] == "/console/"
         form = await http.get("/console/login", params={"next": "//evil.example/"})
         assert 'name="next" value="/console/"' in form.text
+
+
+async def test_only_admins_see_the_accounts(rig: Rig) -> None:
+    add_user(rig.db, "boss", "an admin password", Role.ADMIN)
+    async with client(rig) as http:
+        await sign_in(http, "disp")
+        assert (await http.get("/console/staff")).status_code == 403
+    async with client(rig) as http:
+        await sign_in(http, "boss", "an admin password")
+        page = await http.get("/console/staff")
+    assert page.status_code == 200 and "viewer" in page.text and "argon2" not in page.text
