@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import pty
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -361,3 +366,35 @@ def test_each_run_starts_fresh_unless_asked_to_keep_state(
     again = json.loads((state / "fleet.json").read_text())
     assert 0 < again["gw-0001"] < 1000, "a fresh run numbers from 1"
     assert (state / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def demo_in_terminal(tmp_path: Path, broker: Mosquitto, rows: int, cols: int) -> str:
+    """`gridalarm demo` in a pseudo-terminal of *rows* x *cols*; what the terminal showed."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "CI")}
+    args = ["--http", f"127.0.0.1:{free_port()}", "--broker", broker.url, "--no-scenario"]
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "gridalarm", "demo", *args, "--duration", "5",
+         "--state-dir", str(tmp_path / f"demo-{rows}")],
+        cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+        env={**env, "TERM": "xterm-256color", "GRIDALARM_STATE_DIR": str(tmp_path / "state")},
+    )  # fmt: skip
+    os.close(slave)
+    shown = bytearray()
+    with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+        while chunk := os.read(master, 65536):
+            shown += chunk
+    os.close(master)
+    assert demo.wait(30) == 0, shown.decode(errors="replace")[-3000:]
+    return shown.decode(errors="replace")
+
+
+def test_the_live_table_only_where_it_fits(broker: Mosquitto, tmp_path: Path) -> None:
+    small = demo_in_terminal(tmp_path, broker, 20, 120)
+    assert "console: http://" in small and "phones:  http://" in small
+    assert "gw-demo online" in small, "one line per message"
+    assert "┏" not in small, "no table in a terminal too small for it"
+    large = demo_in_terminal(tmp_path, broker, 50, 120)
+    assert "console: http://" in large
+    assert "┏" in large and "events · gateways" in large, "the live table"
