@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import os
 import statistics
 import sys
 import tempfile
@@ -26,17 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.field_to_sms import LOAD, POLL_S, background, pct, resolve_open
+from benchmarks.field_to_sms import POLL_S, background, dispatch_config, pct, resolve_open
 from cloud.brigade.directory import Brigade, add_brigade
 from cloud.worker import Cloud, cloud_worker
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
-from gridalarm.brokers import free_port, mosquitto
-from rigs.cloud import REGISTRY, cloud_config, district, twilio_environ
+from gridalarm.brokers import mosquitto
 from rigs.gateway import rig_sim_config, write_gateway_config
 from rigs.standins import TwilioStandin
 from rigs.standins.brigade import BrigadeStandin
-from rules.devices_csv import write_devices_csv
 
 Latencies = tuple[list[float], list[float]]  # (brigade, sms)
 
@@ -61,20 +58,7 @@ async def one_alarm(cloud: Cloud, sims: SimulatorSet, hq: BrigadeStandin,
 
 async def measure(alarms: int, background_readings: float, work: Path) -> Latencies:
     with mosquitto(work / "broker") as broker, TwilioStandin() as twilio, BrigadeStandin() as hq:
-        for var in ("TWILIO_REGION", "TWILIO_EDGE"):
-            os.environ.pop(var, None)
-        os.environ.update(twilio_environ(twilio))
-        cdir = work / "cloud"
-        cdir.mkdir()
-        reg = district(cdir)
-        (reg / "devices.csv").write_text(write_devices_csv([*REGISTRY, *LOAD]), encoding="utf-8")
-        lifecycle = (cdir / "lifecycle.yaml").read_text().replace("window_s: 1", "window_s: 0.001")
-        (cdir / "lifecycle.yaml").write_text(lifecycle, encoding="utf-8")
-        port = free_port()
-        config = cloud_config(broker, cdir, dispatch={
-            "lifecycle": str(cdir / "lifecycle.yaml"), "registry_dir": str(reg),
-            "http_listen": f"127.0.0.1:{port}", "public_base_url": f"http://127.0.0.1:{port}",
-        })  # fmt: skip
+        config = dispatch_config(broker, twilio, work)
         stop = multiprocessing.Event()
         loader = multiprocessing.Process(
             target=background, args=(broker.port, background_readings / 5, stop)

@@ -26,12 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cloud.config import CloudConfig
 from cloud.lifecycle import Outcome
 from cloud.lifecycle.rule_alarms import list_alarms
 from cloud.worker import cloud_worker
 from edge.gateway import run_gateway
 from firmware_sim import SimulatorSet
-from gridalarm.brokers import free_port, mosquitto
+from gridalarm.brokers import Mosquitto, free_port, mosquitto
 from rigs.cloud import REGISTRY, cloud_config, district, twilio_environ
 from rigs.gateway import rig_sim_config, write_gateway_config
 from rigs.standins import TwilioStandin
@@ -76,28 +77,34 @@ def background(port: int, msgs_per_s: float, stop: multiprocessing.synchronize.E
     client.loop_stop()
 
 
+def dispatch_config(broker: Mosquitto, twilio: TwilioStandin, work: Path) -> CloudConfig:
+    """A cloud with dispatch over the rig's district plus the load gateway's devices, its SMS
+    to the Twilio stand-in, grouping off (every alarm is its own SMS)."""
+    for var in ("TWILIO_REGION", "TWILIO_EDGE"):
+        os.environ.pop(var, None)
+    os.environ.update(twilio_environ(twilio))
+    cdir = work / "cloud"
+    cdir.mkdir()
+    reg = district(cdir)
+    (reg / "devices.csv").write_text(write_devices_csv([*REGISTRY, *LOAD]), encoding="utf-8")
+    lifecycle = (cdir / "lifecycle.yaml").read_text().replace("window_s: 1", "window_s: 0.001")
+    (cdir / "lifecycle.yaml").write_text(lifecycle, encoding="utf-8")
+    port = free_port()
+    return cloud_config(
+        broker,
+        cdir,
+        dispatch={
+            "lifecycle": str(cdir / "lifecycle.yaml"),
+            "registry_dir": str(reg),
+            "http_listen": f"127.0.0.1:{port}",
+            "public_base_url": f"http://127.0.0.1:{port}",
+        },
+    )
+
+
 async def measure(alarms: int, background_readings: float, work: Path) -> list[float]:
     with mosquitto(work / "broker") as broker, TwilioStandin() as twilio:
-        for var in ("TWILIO_REGION", "TWILIO_EDGE"):
-            os.environ.pop(var, None)
-        os.environ.update(twilio_environ(twilio))
-        cdir = work / "cloud"
-        cdir.mkdir()
-        reg = district(cdir)
-        (reg / "devices.csv").write_text(write_devices_csv([*REGISTRY, *LOAD]), encoding="utf-8")
-        lifecycle = (cdir / "lifecycle.yaml").read_text().replace("window_s: 1", "window_s: 0.001")
-        (cdir / "lifecycle.yaml").write_text(lifecycle, encoding="utf-8")
-        port = free_port()
-        config = cloud_config(
-            broker,
-            cdir,
-            dispatch={
-                "lifecycle": str(cdir / "lifecycle.yaml"),
-                "registry_dir": str(reg),
-                "http_listen": f"127.0.0.1:{port}",
-                "public_base_url": f"http://127.0.0.1:{port}",
-            },
-        )
+        config = dispatch_config(broker, twilio, work)
         stop = multiprocessing.Event()
         loader = multiprocessing.Process(
             target=background, args=(broker.port, background_readings / 5, stop)
