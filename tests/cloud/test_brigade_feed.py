@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from cloud.brigade.directory import Brigade, add_brigade
 from cloud.brigade.facts import Verification
 from cloud.brigade.feed import BrigadeFeed, Delivery, brigade_messages, create_feed_tables
-from cloud.ingest.devices import upsert_devices
 from cloud.lifecycle import Lifecycle, Outcome, PlainRenderer
 from cloud.lifecycle.model import FeedStep
 from cloud.lifecycle.steps import StepContext
 from cloud.lifecycle.tables import open_lifecycle_db
-from cloud.registry.tables import device_locations, workers
-from rules import DeviceInfo
+from tests.cloud.test_brigade_support import EAST as SUPPORT_EAST
+from tests.cloud.test_brigade_support import WEST as SUPPORT_WEST
+from tests.cloud.test_brigade_support import seed_district
 from tests.cloud.test_lifecycle_fixtures import (
     T0,
     Clock,
@@ -29,29 +29,17 @@ from tests.cloud.test_lifecycle_fixtures import (
     rows,
 )
 
-EAST = Brigade(id="east-fire", name="东区消防", communities=("c-east",),
-               webhook_urls=("http://127.0.0.1:9/hook",))  # fmt: skip
-WEST = Brigade(id="west-fire", name="西区消防", grids=("g-west-1",))  # pulls: no webhook
+EAST = Brigade.model_validate(
+    {**SUPPORT_EAST.model_dump(), "webhook_urls": ["http://127.0.0.1:9/hook"]}
+)
+WEST = SUPPORT_WEST  # pulls: no webhook
 
 
 @pytest.fixture
 def feed_life(url: str, clock: Clock) -> Lifecycle:
     db = open_lifecycle_db(url)
     create_feed_tables(db)
-    upsert_devices(db, [
-        DeviceInfo("smk-1", "gw-1", "smoke", "g-east-1", "b7", "c-east", 60.0),
-        DeviceInfo("smk-2", "gw-1", "smoke", "g-east-1", "b7", "c-east", 60.0),
-        DeviceInfo("smk-9", "gw-2", "smoke", "g-west-1", "b1", "c-west", 60.0),
-    ])  # fmt: skip
-    with db.begin() as conn:
-        conn.execute(sa.insert(device_locations).values(
-            device="smk-1", lat=24.45, lon=118.08, address="思明路 1 号", building="7号楼",
-            floor="3", owner="早餐店 王", owner_phone="+8613800000001",
-        ))  # fmt: skip
-        conn.execute(sa.insert(workers).values(
-            id="w1", name="李网格", phone="+8613900000001", locale="zh-CN", role="worker",
-            community="c-east",
-        ))  # fmt: skip
+    seed_district(db)
     add_brigade(db, EAST)
     add_brigade(db, WEST)
     ctx = StepContext(config(), RankedDispatcher(["w1", "w2"]), PlainRenderer(), BrigadeFeed())

@@ -158,7 +158,8 @@ class Cloud:
             return await c.post(path, content=raw, headers=hdrs)
 
 
-def _district(db: Engine) -> None:
+def seed_district(db: Engine) -> None:
+    """Two areas' smoke detectors (c-east with a surveyed place, c-west), two workers."""
     upsert_devices(db, [
         DeviceInfo("smk-1", "gw-1", "smoke", "g-east-1", "b7", "c-east", 60.0),
         DeviceInfo("smk-9", "gw-2", "smoke", "g-west-1", "b1", "c-west", 60.0),
@@ -193,7 +194,7 @@ async def running_cloud(tmp_path: Path, url: str | None = None) -> AsyncIterator
     db = open_database(url)
     for create in (create_registry_tables, create_feed_tables, create_status_tables):
         create(db)
-    _district(db)
+    seed_district(db)
     secrets = {b.id: add_brigade(db, b) for b in (EAST, WEST)}
     keys = _keys(db, time.time())
     sender = RecordingSender()
