@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -82,10 +81,7 @@ def create_feed_tables(db: Engine) -> None:
 class BrigadeFeed:
     """The lifecycle's ``AlarmFeed``: queues each fire-class alarm's steps for its brigades."""
 
-    def record(
-        self, conn: Connection, alarm_id: int, step: FeedStep, now: float,
-        detail: Mapping[str, object],
-    ) -> None:  # fmt: skip
+    def record(self, conn: Connection, alarm_id: int, step: FeedStep, now: float) -> None:
         la = lifecycle_alarms
         row = conn.execute(
             sa.select(la.c.category, la.c.device).where(la.c.alarm_id == alarm_id)

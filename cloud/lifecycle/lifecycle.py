@@ -161,7 +161,7 @@ class Lifecycle:
         row = self._open_by_key(conn, c.key)
         if row is None:
             return []
-        self._feed(conn, row.alarm_id, FeedStep.CONFIRMED, now, c.detail)
+        self._feed(conn, row.alarm_id, FeedStep.CONFIRMED, now)
         if Notify(c.notify).urgency <= Notify(row.notify).urgency:
             return []
         conn.execute(sa.update(L).where(L.c.alarm_id == row.alarm_id).values(notify=c.notify))
@@ -226,7 +226,7 @@ class Lifecycle:
                 )
             )  # fmt: skip
             self._event(conn, row, "acknowledged", actor, now=now, channel=channel, note=note)
-            self._feed(conn, alarm_id, FeedStep.ACKNOWLEDGED, now, {"worker": actor})
+            self._feed(conn, alarm_id, FeedStep.ACKNOWLEDGED, now)
         timer = Timer("ack_timeout", alarm_id, row.next_seq, due)
         return Action(
             ActionResult(alarm_id, d.to, True, d.detail),
@@ -249,7 +249,7 @@ class Lifecycle:
                 .values(state=d.to, on_site_at=now, on_site_due_at=None)
             )  # fmt: skip
             self._event(conn, row, "on_site", actor, now=now, channel=channel, note=note)
-            self._feed(conn, alarm_id, FeedStep.ON_SITE, now, {"worker": actor})
+            self._feed(conn, alarm_id, FeedStep.ON_SITE, now)
         cancel = (Timer("ack_timeout", alarm_id, row.next_seq, now).job_id,)
         return Action(ActionResult(alarm_id, d.to, True, d.detail), cancel=cancel)
 
@@ -297,7 +297,7 @@ class Lifecycle:
             conn, row, "resolved", actor, now=now, channel=channel, note=note, outcome=outcome.value
         )
         step = FeedStep.FALSE_ALARM if outcome is Outcome.FALSE_ALARM else FeedStep.RESOLVED
-        self._feed(conn, row.alarm_id, step, now, {"by": actor, "outcome": outcome.value})
+        self._feed(conn, row.alarm_id, step, now)
         if row.category == Category.REPORT:
             done = self._row(conn, row.alarm_id)
             reports.tell_reporter(conn, done, self.config, self.ctx.renderer, now)
@@ -320,7 +320,7 @@ class Lifecycle:
             if done is not None:
                 return Action(ActionResult(alarm_id, State(row.state), False, "already confirmed"))
             self._event(conn, row, "verified", actor, now=now, channel=channel, note=note)
-            self._feed(conn, alarm_id, FeedStep.VERIFIED, now, {"worker": actor})
+            self._feed(conn, alarm_id, FeedStep.VERIFIED, now)
         return Action(ActionResult(alarm_id, State(row.state), True, "confirmed real on site"))
 
     def page_commander(
@@ -391,12 +391,9 @@ class Lifecycle:
             raise UnknownAlarm(alarm_id)
         return row
 
-    def _feed(
-        self, conn: Connection, alarm_id: int, step: FeedStep, now: float,
-        detail: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+    def _feed(self, conn: Connection, alarm_id: int, step: FeedStep, now: float) -> None:
         if self.ctx.feed is not None:
-            self.ctx.feed.record(conn, alarm_id, step, now, detail or {})
+            self.ctx.feed.record(conn, alarm_id, step, now)
 
     def _event(
         self, conn: Connection, row: Any, kind: str, actor: str, *, now: float,

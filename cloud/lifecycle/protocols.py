@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from sqlalchemy.engine import Connection
@@ -60,10 +60,7 @@ class Renderer(Protocol):
 
 
 class AlarmFeed(Protocol):
-    def record(
-        self, conn: Connection, alarm_id: int, step: FeedStep, now: float,
-        detail: Mapping[str, object],
-    ) -> None:  # fmt: skip
+    def record(self, conn: Connection, alarm_id: int, step: FeedStep, now: float) -> None:
         """Inside the lifecycle's transaction: queue what outside systems must be told of
         *step* (it commits, or rolls back, with the step). Called once per alarm and step
         as the lifecycle sees it; a repeat must change nothing."""

@@ -39,5 +39,5 @@ def key_holder_reached(
         detail = {"from": row.state, "note": note}
         append(conn, [Event(alarm_id, row.key, row.severity, KEY_HOLDER_KIND, actor, now, detail)])
         if ctx.feed is not None:
-            ctx.feed.record(conn, alarm_id, FeedStep.KEY_HOLDER, now, {"by": actor, "note": note})
+            ctx.feed.record(conn, alarm_id, FeedStep.KEY_HOLDER, now)
     return True

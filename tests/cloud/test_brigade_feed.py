@@ -142,7 +142,7 @@ def test_a_brigade_added_mid_incident_hears_no_updates_of_an_alert_it_never_had(
 def test_a_step_whose_transaction_fails_leaves_no_message(url: str, feed_life: Lifecycle):
     aid = raise_fire(url, feed_life, "smk-1/smoke-fire")
     with pytest.raises(RuntimeError), feed_life.db.begin() as conn:
-        BrigadeFeed().record(conn, aid, FeedStep.ACKNOWLEDGED, T0, {})
+        BrigadeFeed().record(conn, aid, FeedStep.ACKNOWLEDGED, T0)
         assert len(list(conn.execute(sa.select(brigade_messages)))) == 2
         raise RuntimeError("the lifecycle step failed after the feed wrote")
     assert [m.step for m in messages(url)] == ["raised"]
