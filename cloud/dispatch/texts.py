@@ -32,6 +32,8 @@ BRIGADE_STATUS = {
     "on_scene": ("消防已到场", "brigade on scene"),
     "closed": ("消防已结案", "brigade closed the incident"),
 }
+REPORT_OUTCOME_ZH = {"real": "已处置", "false_alarm": "经核实无隐患", "device_fault": "设备故障",
+                     "test": "测试"}  # fmt: skip
 NOTICE_TEXT_MAX = 120  # a brigade's own words, cut to keep the notice one message
 
 
@@ -101,6 +103,14 @@ class NotifyRenderer:
 def notice_text(notice: Notice, alarm_id: int, *, zh: bool) -> str:
     """A notice's words: 【街道大脑】消防已出动（思明消防），预计6分钟到达。报警41 / en."""
     own = " ".join(notice.text.split())[:NOTICE_TEXT_MAX]
+    if notice.kind is NoticeKind.REPORT_CLOSED:
+        if zh:
+            done = REPORT_OUTCOME_ZH.get(notice.status, notice.status)
+            return f"【街道大脑】您上报的“{notice.source}”已处理完毕（{done}）。报警{alarm_id}"
+        return (
+            f'[Street brain] Your report "{notice.source}" is closed ({notice.status}). '
+            f"Alarm {alarm_id}"
+        )
     if notice.kind is NoticeKind.BRIGADE_REQUEST:
         if zh:
             return f"【街道大脑】{notice.source}询问：{own}（报警{alarm_id}）"

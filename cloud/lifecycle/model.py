@@ -115,6 +115,7 @@ class NoticeKind(enum.StrEnum):
 
     BRIGADE_STATUS = "brigade_status"  # the fire brigade's own status (dispatched, ETA)
     BRIGADE_REQUEST = "brigade_request"  # the fire brigade asks something of us
+    REPORT_CLOSED = "report_closed"  # the worker's own hazard report was resolved
 
 
 @dataclass(frozen=True, slots=True)

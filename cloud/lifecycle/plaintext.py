@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from cloud.lifecycle.model import AlarmView, Notice, Rendered, Target
+from cloud.lifecycle.model import AlarmView, Notice, NoticeKind, Rendered, Target
 
 SUMMARY_ITEMS = 3  # alarms named in a summary; the rest are counted (one SMS)
 
@@ -44,7 +44,10 @@ class PlainRenderer:
 
     def notice(self, alarm: AlarmView, target: Target, notice: Notice) -> Rendered:
         link = f"{self.base_url}/a/{alarm.alarm_id}"
+        prefix = "【街道大脑】" if target.locale.startswith("zh") else "[Street brain] "
+        if notice.kind is NoticeKind.REPORT_CLOSED:
+            words = f'Your report "{notice.source}" is closed ({notice.status})'
+            return Rendered(f"{prefix}{words} #{alarm.alarm_id} {link}", link)
         eta = f" ETA {round(notice.eta_s / 60)} min" if notice.eta_s is not None else ""
         words = " ".join(w for w in (notice.status, notice.text) if w)
-        prefix = "【街道大脑】" if target.locale.startswith("zh") else "[Street brain] "
         return Rendered(f"{prefix}{notice.source}: {words}{eta} #{alarm.alarm_id} {link}", link)

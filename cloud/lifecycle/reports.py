@@ -21,8 +21,8 @@ from sqlalchemy.engine import Connection
 
 from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.config import LifecycleConfig
-from cloud.lifecycle.model import Rendered, Target
-from cloud.lifecycle.outbox import enqueue
+from cloud.lifecycle.model import Notice, NoticeKind, Target
+from cloud.lifecycle.outbox import enqueue_notice
 from cloud.lifecycle.protocols import Renderer
 from cloud.lifecycle.rule_alarms import alarm_events, alarms
 from cloud.lifecycle.tables import metadata
@@ -139,26 +139,17 @@ def report_of(conn: Connection, alarm_id: int) -> Any:
 def tell_reporter(
     conn: Connection, row: Any, config: LifecycleConfig, renderer: Renderer, now: float
 ) -> None:
-    """The alarm of a report was resolved: one message to the reporter (idempotent by id)."""
+    """The alarm of a report was resolved: a notice to the reporter, in the language of the
+    report, once (the outbox refuses the same message id again)."""
     report = report_of(conn, row.alarm_id)
     if report is None:
         return
-    locale = report.locale
-    target = Target(report.reporter, locale=locale)
-    link = renderer.alert(to_view(row), target).link
-    zh = f"【网格告警】您上报的“{row.title_zh}”已处理完毕（{_outcome_zh(row.outcome)}）。{link}"
-    en = f'[GridAlarm] Your report "{row.title_en}" is closed ({row.outcome}). {link}'
-    text = zh if locale == "zh-CN" else en
+    target = Target(report.reporter, locale=report.locale)
+    title = row.title_zh if report.locale == "zh-CN" else row.title_en
+    notice = Notice(NoticeKind.REPORT_CLOSED, source=title, status=row.outcome or "")
     mid = f"a{row.alarm_id}-closed-{report.reporter}"
-    enqueue(
-        conn, message_id=mid, alarm_id=row.alarm_id, target=target,
-        rendered=Rendered(text, link), channels=config.outbox.channels, now=now,
-        window_s=config.grouping.window_s,
-    )  # fmt: skip
-    append(conn, [Event(row.alarm_id, row.key, row.severity, "reporter_told", "lifecycle", now,
-                        {"worker": report.reporter, "message": mid})])  # fmt: skip
-
-
-def _outcome_zh(outcome: str | None) -> str:
-    return {"real": "已处置", "false_alarm": "经核实无隐患", "device_fault": "设备故障",
-            "test": "测试"}.get(outcome or "", outcome or "")  # fmt: skip
+    rendered = renderer.notice(to_view(row), target, notice)
+    if enqueue_notice(conn, message_id=mid, alarm_id=row.alarm_id, target=target,
+                      rendered=rendered, channels=config.outbox.channels, now=now):  # fmt: skip
+        append(conn, [Event(row.alarm_id, row.key, row.severity, "reporter_told", "lifecycle",
+                            now, {"worker": report.reporter, "message": mid})])  # fmt: skip

@@ -120,3 +120,16 @@ def test_a_notice_reads_in_the_workers_language_with_the_page_link(
         got = renderer.notice(alarm, Target("w1", (), locale.value), notice)
         assert got.text == f"{words} {got.link}"
         assert got.link.startswith("https://jd.example.cn/")
+
+
+def test_a_closed_report_is_worded_for_its_reporter() -> None:
+    from cloud.dispatch.texts import notice_text
+    from cloud.lifecycle.model import Notice, NoticeKind
+
+    closed = Notice(NoticeKind.REPORT_CLOSED, source="消防通道堵塞", status="real")
+    zh = "【街道大脑】您上报的“消防通道堵塞”已处理完毕（已处置）。报警7"
+    assert notice_text(closed, 7, zh=True) == zh
+    closed = Notice(NoticeKind.REPORT_CLOSED, source="Blocked fire exit", status="false_alarm")
+    assert notice_text(closed, 7, zh=False).startswith(
+        '[Street brain] Your report "Blocked fire exit" is closed (false_alarm)'
+    )

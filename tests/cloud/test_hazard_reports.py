@@ -47,7 +47,9 @@ def test_closing_it_tells_the_reporter_once_in_their_language(url: str, life: Li
     life.resolve(aid, "w1", Outcome.REAL)  # a repeat: nothing more
     told = [m for m in outbox_rows(url) if m.worker_id == "w3"]
     assert len(told) == 1
-    assert told[0].text.startswith('[GridAlarm] Your report "Blocked fire exit" is closed (real)')
+    assert told[0].text.startswith(
+        '[Street brain] Your report "Blocked fire exit" is closed (real)'
+    )
     assert len(events_of(url, aid, "reporter_told")) == 1
 
 
