@@ -116,8 +116,9 @@ class BusPoller:
             due, i, dev_id = heap[0]
             delay = due - time.monotonic()
             if delay > 0:
-                try:
-                    urgent = await asyncio.wait_for(self._urgent.get(), delay)
+                try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                    async with asyncio.timeout(delay):
+                        urgent = await self._urgent.get()
                 except TimeoutError:
                     pass
                 else:

@@ -45,6 +45,8 @@ from wire.topics import data_topic, event_topic, status_topic
 
 logger = logging.getLogger(__name__)
 
+RECONNECT_S = 2.0  # a dropped fleet gateway reconnects after about this long (jittered)
+
 SOFTWARE = "gridalarm-demo-fleet"
 FIRST_POLLS_S = 5.0
 CONNECTING = 16  # gateways connecting at once: a burst of 300 handshakes starves a small broker
@@ -184,27 +186,39 @@ class LiveFleet:
     async def _gateway(self, gw: FleetGateway, offset_s: float) -> None:
         next_poll = self._clock() + offset_s
         while True:
-            async with contextlib.AsyncExitStack() as stack:
-                client = self._shared
-                if client is None:
-                    async with self._connecting:
-                        will = gw.status("offline", self._clock())
-                        client = await stack.enter_async_context(self._client(gw.id, will))
-                await client.publish(
-                    status_topic(gw.id), gw.status("online", self._clock()), 1, retain=True
-                )
-                for topic, payload in gw.backlog:  # the catch-up, in sequence order
-                    await self._publish(client, topic, payload)
-                if gw.backlog:
-                    logger.info("fleet %s: caught up %d messages", gw.id, len(gw.backlog))
-                gw.backlog.clear()
-                gw.caught_up.set()
-                next_poll = await self._serve(client, gw, next_poll)
-                # what the broker's last will would say once it noticed the silence
-                await client.publish(
-                    status_topic(gw.id), gw.status("offline", self._clock()), 1, retain=True
-                )
-            next_poll = await self._offline(gw, next_poll)
+            try:
+                next_poll = await self._session(gw, next_poll)
+            except aiomqtt.MqttError as err:
+                if self._shared is not None:
+                    raise  # the one shared connection: nothing of ours can reopen it
+                # a real gateway's uplink drops too: it keeps polling and catches up in order
+                logger.warning("fleet %s: uplink lost (%s); reconnecting", gw.id, err)
+                self._back_at[gw.id] = self._clock() + RECONNECT_S * (0.5 + random.random())
+                next_poll = await self._offline(gw, next_poll)
+
+    async def _session(self, gw: FleetGateway, next_poll: float) -> float:
+        """One connection of *gw*: catch up, serve until the uplink is cut; the next poll."""
+        async with contextlib.AsyncExitStack() as stack:
+            client = self._shared
+            if client is None:
+                async with self._connecting:
+                    will = gw.status("offline", self._clock())
+                    client = await stack.enter_async_context(self._client(gw.id, will))
+            await client.publish(
+                status_topic(gw.id), gw.status("online", self._clock()), 1, retain=True
+            )
+            for topic, payload in gw.backlog:  # the catch-up, in sequence order
+                await self._publish(client, topic, payload)
+            if gw.backlog:
+                logger.info("fleet %s: caught up %d messages", gw.id, len(gw.backlog))
+            gw.backlog.clear()  # only once all of it went: after a drop it goes again, same seqs
+            gw.caught_up.set()
+            next_poll = await self._serve(client, gw, next_poll)
+            # what the broker's last will would say once it noticed the silence
+            await client.publish(
+                status_topic(gw.id), gw.status("offline", self._clock()), 1, retain=True
+            )
+        return await self._offline(gw, next_poll)
 
     def _client(self, name: str, offline: bytes | None) -> aiomqtt.Client:
         """A connection for gateway *name*, its last will the *offline* status."""
@@ -222,13 +236,21 @@ class LiveFleet:
     async def _serve(self, client: aiomqtt.Client, gw: FleetGateway, next_poll: float) -> float:
         """Poll and publish until the uplink is cut; return when the next poll is due."""
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation, and
+            # one of 321 gateways that misses Ctrl-C keeps the whole demo from stopping
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(gw.down.wait(), max(0.0, next_poll - self._clock()))
+                async with asyncio.timeout(max(0.0, next_poll - self._clock())):
+                    await gw.down.wait()
             if gw.down.is_set():
                 return next_poll
-            for topic, payload in gw.poll(self._clock()):
-                await self._publish(client, topic, payload)
+            batch = gw.poll(self._clock())
             next_poll += self._poll_s
+            for i, (topic, payload) in enumerate(batch):
+                try:
+                    await self._publish(client, topic, payload)
+                except aiomqtt.MqttError:
+                    gw.backlog += batch[i:]  # numbered already: they go out on reconnect
+                    raise
 
     async def _offline(self, gw: FleetGateway, next_poll: float) -> float:
         """Keep polling into the backlog until the uplink is back."""

@@ -8,6 +8,9 @@ import json
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from gridalarm.brokers import Mosquitto
 from gridalarm.fleet import LiveFleet, build_fleet
 from rules.devices import DeviceInfo
@@ -82,3 +85,30 @@ def states(recorder: Recorder, gateway: str) -> list[str]:
         for topic, payload, _ in recorder.snapshot()
         if parse_topic(topic).kind is TopicKind.STATUS and parse_topic(topic).gateway == gateway
     ]
+
+
+async def test_a_connection_the_broker_drops_is_reopened_and_nothing_is_lost(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    recorder = Recorder(broker.port, "ga/v1/#", client_id="fleet-drop-test")
+    fleet = LiveFleet(district(0.1), "127.0.0.1", broker.port, tmp_path / "fleet.json", poll_s=0.2)
+    task = asyncio.create_task(fleet.run(), name="test.fleet")
+    try:
+        await until(lambda: len(messages(recorder, "gw-0")) >= 4, 10, "gw-0's first polls")
+        before = len(messages(recorder, "gw-0"))
+        # another client with gw-0's client id: the broker closes gw-0's connection
+        thief = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gridalarm-fleet-gw-0")
+        thief.connect("127.0.0.1", broker.port, 10)
+        thief.loop_start()
+        await until(thief.is_connected, 5, "the takeover")
+        thief.disconnect()
+        thief.loop_stop()
+        await until(lambda: len(messages(recorder, "gw-0")) >= before + 20, 20, "gw-0 again")
+        assert not task.done(), "a dropped fleet gateway must not end the fleet"
+        seqs = sorted({m.seq for m in messages(recorder, "gw-0")})
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        recorder.close()
+    assert seqs == list(range(1, seqs[-1] + 1)), "every sequence arrived (QoS 1 may repeat one)"
