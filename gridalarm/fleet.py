@@ -204,8 +204,8 @@ class LiveFleet:
                 async with self._connecting:
                     will = gw.status("offline", self._clock())
                     client = await stack.enter_async_context(self._client(gw.id, will))
-            await client.publish(
-                status_topic(gw.id), gw.status("online", self._clock()), 1, retain=True
+            await _publish_qos1(
+                client, status_topic(gw.id), gw.status("online", self._clock()), True
             )
             for topic, payload in gw.backlog:  # the catch-up, in sequence order
                 await self._publish(client, topic, payload)
@@ -215,8 +215,8 @@ class LiveFleet:
             gw.caught_up.set()
             next_poll = await self._serve(client, gw, next_poll)
             # what the broker's last will would say once it noticed the silence
-            await client.publish(
-                status_topic(gw.id), gw.status("offline", self._clock()), 1, retain=True
+            await _publish_qos1(
+                client, status_topic(gw.id), gw.status("offline", self._clock()), True
             )
         return await self._offline(gw, next_poll)
 
@@ -230,7 +230,7 @@ class LiveFleet:
         )  # fmt: skip
 
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
-        await client.publish(topic, payload, qos=1)
+        await _publish_qos1(client, topic, payload, False)
         self.published += 1
 
     async def _serve(self, client: aiomqtt.Client, gw: FleetGateway, next_poll: float) -> float:
@@ -262,6 +262,19 @@ class LiveFleet:
             await asyncio.sleep(min(next_poll, back_at) - now)
         gw.down.clear()
         return next_poll
+
+
+async def _publish_qos1(client: aiomqtt.Client, topic: str, payload: bytes, retain: bool) -> None:
+    """Publish at QoS 1 without losing a cancellation on the way.
+
+    aiomqtt waits for the acknowledgement with 3.11's ``asyncio.wait_for``, which returns the
+    result and drops a cancellation that arrives as the acknowledgement does (fixed in 3.12).
+    The task still counts the request, so it is raised here: otherwise a gateway that
+    missed it polls on and the fleet never stops."""
+    await client.publish(topic, payload, qos=1, retain=retain)
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _read_seqs(path: Path) -> dict[str, int]:
