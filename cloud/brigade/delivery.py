@@ -1,14 +1,17 @@
 """The webhook queue's bookkeeping: claim in order per alarm, record how each POST ended.
 
-Every function takes an open transaction. A claim is committed as ``sending`` before the POST;
-after a crash ``sending`` is an unknown outcome and goes out again under the SAME idempotency
-key (the brigade deduplicates by it). A message is claimed only when every earlier message of
-the same brigade and alarm is delivered or dead, so an Update never overtakes its Alert.
+Every function takes an open transaction. A claim is committed as ``sending`` before the POST,
+signed with the claiming worker's id; after that worker's crash ``sending`` is an unknown
+outcome and goes out again under the SAME idempotency key (the brigade deduplicates by it):
+at its own restart, or from another worker's sweep once it is not alive. A message is
+claimed only when every earlier message of the same brigade and alarm is delivered or dead,
+so an Update never overtakes its Alert.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -48,17 +51,18 @@ def _next_in_line() -> sa.ColumnElement[bool]:
     return sa.and_(m.c.state == Delivery.PENDING, ~blocked)
 
 
-def claim(conn: Connection, now: float, limit: int) -> list[Message]:
-    """Due messages whose earlier ones (same brigade and alarm) are done, marked ``sending``."""
+def claim(conn: Connection, now: float, limit: int, claimer: str) -> list[Message]:
+    """Due messages whose earlier ones (same brigade and alarm) are done, marked ``sending``
+    by *claimer*. PostgreSQL: rows another worker is claiming are skipped, not waited for
+    (and its earlier message, pending in our snapshot, still holds back the later ones)."""
     rows = conn.execute(
         sa.select(m)
         .where(_next_in_line(), m.c.next_attempt_at <= now)
         .order_by(m.c.seq)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
-    # row by row, and only if still pending: with several workers on PostgreSQL, the second
-    # to claim a row waits for the first's commit and then finds it taken (rowcount 0)
-    rows = [r for r in rows if _take(conn, r.seq)]
+    rows = [r for r in rows if _take(conn, r.seq, claimer)]
     return [
         Message(
             r.seq,
@@ -75,11 +79,11 @@ def claim(conn: Connection, now: float, limit: int) -> list[Message]:
     ]
 
 
-def _take(conn: Connection, seq: int) -> bool:
+def _take(conn: Connection, seq: int, claimer: str) -> bool:
     taken = conn.execute(
         sa.update(m)
         .where(m.c.seq == seq, m.c.state == Delivery.PENDING)
-        .values(state=Delivery.SENDING, attempts=m.c.attempts + 1)
+        .values(state=Delivery.SENDING, attempts=m.c.attempts + 1, claimed_by=claimer)
     ).rowcount
     return bool(taken)
 
@@ -94,10 +98,22 @@ def _alert_time(conn: Connection, brigade_id: str, alarm_id: int, default: float
     return float(t) if t is not None else default
 
 
-def recover_sending(conn: Connection) -> int:
-    """After a crash: ``sending`` is an unknown outcome; send again, same key, at once."""
+def recover_sending(conn: Connection, claimer: str) -> int:
+    """At start: *claimer*'s own ``sending`` rows (and unclaimed ones, from before claims
+    were signed) are an unknown outcome; send again, same key, at once."""
+    return _reset(conn, sa.or_(m.c.claimed_by == claimer, m.c.claimed_by.is_(None)))
+
+
+def recover_orphaned(conn: Connection, live: Collection[str]) -> int:
+    """``sending`` rows of workers not in *live* (dead mid-POST): send again, same key."""
+    return _reset(conn, sa.or_(m.c.claimed_by.is_(None), m.c.claimed_by.not_in(live)))
+
+
+def _reset(conn: Connection, whose: sa.ColumnElement[bool]) -> int:
     return conn.execute(
-        sa.update(m).where(m.c.state == Delivery.SENDING).values(state=Delivery.PENDING)
+        sa.update(m)
+        .where(m.c.state == Delivery.SENDING, whose)
+        .values(state=Delivery.PENDING, claimed_by=None)
     ).rowcount
 
 
@@ -116,11 +132,20 @@ def has_open(conn: Connection, brigade_id: str) -> bool:
     return row is not None
 
 
-def record(conn: Connection, results: list[Sent], cfg: BrigadeConfig, now: float) -> list[Sent]:
-    """Settle each result; the delivered ones whose answer pages the duty commander."""
+def record(
+    conn: Connection, results: list[Sent], cfg: BrigadeConfig, now: float, claimer: str
+) -> list[Sent]:
+    """Settle each result still ``sending`` under *claimer*'s claim (one taken over from a
+    worker judged dead is the new claimer's to record); the delivered ones whose answer
+    pages the duty commander."""
     pages: list[Sent] = []
     events: list[tuple[Message, str, dict[str, object]]] = []
+    seqs = [res.message.seq for res in results]
+    mine = sa.and_(m.c.seq.in_(seqs), m.c.state == Delivery.SENDING, m.c.claimed_by == claimer)
+    held = set(conn.execute(sa.select(m.c.seq).where(mine).with_for_update()).scalars())
     for res in results:
+        if res.message.seq not in held:
+            continue
         kind, detail = _settle(conn, res, cfg, now)
         if kind:
             events.append((res.message, kind, detail))

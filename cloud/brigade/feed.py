@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from cloud.brigade import directory
 from cloud.brigade.facts import area_of, gather, snapshot
 from cloud.ingest import devices as ingest_devices
+from cloud.lifecycle.columns import add_on_open
 from cloud.lifecycle.model import FeedStep
 from cloud.lifecycle.tables import lifecycle_alarms
 from cloud.registry.tables import create_registry_tables
@@ -59,11 +60,14 @@ brigade_messages = sa.Table(
     sa.Column("delivered_at", sa.Float, nullable=True),
     sa.Column("answer", sa.String(16), nullable=True),  # accepted | rejected (their reply)
     sa.Column("answer_detail", sa.Text, nullable=True),  # JSON: incident number or reason
+    # the cloud worker whose claim made it ``sending``; a dead worker's go back to pending
+    sa.Column("claimed_by", sa.String(128), nullable=True),
     sa.UniqueConstraint("brigade_id", "alarm_id", "step", name="one_message_per_step"),
     sa.Index("brigade_messages_due", "state", "next_attempt_at"),
     sa.Index("brigade_messages_stream", "brigade_id", "seq"),
     sa.Index("brigade_messages_alarm", "alarm_id", "brigade_id", "seq"),
 )
+add_on_open(brigade_messages, "claimed_by")
 
 
 def message_id(alarm_id: int, step: FeedStep) -> str:

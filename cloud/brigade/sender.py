@@ -14,10 +14,10 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from cloud.brigade import delivery, directory
 from cloud.brigade.answers import PAGE_KIND, rejection_token
@@ -34,6 +34,8 @@ from cloud.health import Health
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# the cloud workers alive now, judged inside the given transaction (e.g. by heartbeats)
+LiveWorkers = Callable[[Connection], Iterable[str]]
 IDLE_WAIT_S = 60.0  # longest sleep with nothing due (a kick wakes it sooner)
 FAULT_AFTER = 3  # failures running before a brigade shows as a fault (one is a blip)
 Pager = Callable[[int, str, str, dict[str, Any], str], Awaitable[bool]]
@@ -51,8 +53,16 @@ class BrigadeSender:
     def __init__(
         self, db: Engine, config: BrigadeConfig, poster: Poster, *, page: Pager | None = None,
         clock: Callable[[], float] = time.time, health: Health | None = None,
+        claimer: str = "gridalarm", sweep_s: float | None = None,
+        live_workers: LiveWorkers | None = None,
     ) -> None:  # fmt: skip
+        """*claimer*: this cloud worker's id, signing its claims (stable across restarts).
+        With several workers, every *sweep_s* the ``sending`` rows of workers that
+        *live_workers* does not list are sent again (None: no sweep)."""
         self._db = db
+        self.claimer = claimer
+        self._sweep_s = sweep_s
+        self._live = live_workers
         self._cfg = config
         self._poster = poster
         self._page = page
@@ -69,19 +79,38 @@ class BrigadeSender:
         self._kick.set()
 
     def recover(self) -> int:
-        """At start (blocking): ``sending`` rows had an unknown outcome; send them again."""
+        """At start (blocking): our ``sending`` rows had an unknown outcome; send them again."""
         with self._db.begin() as conn:
-            n = delivery.recover_sending(conn)
+            n = delivery.recover_sending(conn, self.claimer)
         if n:
             logger.warning("brigade webhooks: %d were being sent at a crash: resending, "
                            "same idempotency keys", n)  # fmt: skip
         return n
+
+    def recover_orphaned(self, live: LiveWorkers) -> int:
+        """(Blocking) ``sending`` rows of workers *live* does not list: send them again."""
+        with self._db.begin() as conn:
+            n = delivery.recover_orphaned(conn, {self.claimer, *live(conn)})
+        if n:
+            logger.warning("brigade webhooks: %d were being sent by a worker that died: "
+                           "resending, same idempotency keys", n)  # fmt: skip
+        return n
+
+    async def _sweep_every(self, period_s: float, live: LiveWorkers) -> None:
+        while True:
+            await asyncio.sleep(period_s)  # a period, not a wait for a condition
+            n = await self._db_call(functools.partial(self.recover_orphaned, live), "recovering")
+            if n:
+                self.kick()
 
     async def run(self) -> None:
         """Claim what is due and POST each message in a task of its own, so a brigade that
         hangs until the timeout holds up no other brigade's alarm."""
         await self._db_call(self.recover, "recovering")
         async with asyncio.TaskGroup() as posts:
+            if self._sweep_s is not None and self._live is not None:
+                posts.create_task(self._sweep_every(self._sweep_s, self._live),
+                                  name="brigade.sweep")  # fmt: skip
             while True:
                 self._kick.clear()
                 room = self._cfg.batch - self._in_flight
@@ -129,7 +158,7 @@ class BrigadeSender:
 
     def _claim(self, limit: int) -> list[tuple[Message, directory.Brigade, str]]:
         with self._db.begin() as conn:
-            msgs = delivery.claim(conn, self._clock(), limit)
+            msgs = delivery.claim(conn, self._clock(), limit, self.claimer)
             found: dict[str, tuple[directory.Brigade, str]] = {}
             for b in {msg.brigade_id for msg in msgs}:
                 found[b] = (directory.brigade(conn, b), directory.signing_secret(conn, b))
@@ -159,7 +188,7 @@ class BrigadeSender:
 
     def _store(self, r: Sent) -> list[Sent]:
         with self._db.begin() as conn:
-            return delivery.record(conn, [r], self._cfg, self._clock())
+            return delivery.record(conn, [r], self._cfg, self._clock(), self.claimer)
 
     def _account(self, r: Sent) -> None:
         """Counters, the log line and the brigade's health (on the loop: tasks share them)."""

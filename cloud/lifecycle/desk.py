@@ -6,6 +6,11 @@ worker's TaskGroup; ``close()`` stops them. ``async with AlarmDesk(...)`` does a
 TaskGroup of its own, for tools and tests. Database faults that pass (locked, restarting,
 disk full) are waited out with back-off and shown on the worker's health; the work is done
 late, never dropped. Wire ``ingest.on_changes = desk.on_changes``.
+
+Several workers may run a desk each on one PostgreSQL database: steps and actions serialize
+on the alarm's row lock, outbox claims skip rows another worker holds, and each desk's
+periodic ``sweep`` schedules every pending timer and takes over a dead worker's messages, so
+each step and message happens once whichever workers live.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
+
+from sqlalchemy.engine import Connection
 
 from cloud.faults import DATABASE, until_done
 from cloud.health import Health
@@ -37,6 +44,8 @@ from cloud.lifecycle.steps import StepContext, Timer
 from cloud.lifecycle.tables import open_lifecycle_db
 
 logger = logging.getLogger(__name__)
+# the cloud workers alive now, judged inside the given transaction (e.g. by heartbeats)
+LiveWorkers = Callable[[Connection], Iterable[str]]
 
 CHANGES_PER_TX = 500  # rule transitions handled per lifecycle transaction
 MAX_PENDING_CHANGES = 20_000  # past this, ingest waits before its next checkpoint
@@ -58,7 +67,15 @@ class AlarmDesk:
         instance: str = "gridalarm",
         clock: Callable[[], float] = time.time,
         health: Health | None = None,
+        worker_id: str = "gridalarm",
+        sweep_s: float | None = None,
+        live_workers: LiveWorkers | None = None,
     ) -> None:
+        """*worker_id* signs this worker's outbox claims (stable across its restarts: at
+        start it resends what its last run left ``sending``). *sweep_s*: with several
+        workers on one database, every so often adopt orphaned alarms and schedule every
+        timer the tables hold (a dead worker's fire here), and, given *live_workers*, resend
+        what dead workers left ``sending``. None: one worker, no sweep."""
         self.db = open_lifecycle_db(db_url)
         self.config = config
         renderer = renderer or PlainRenderer()
@@ -67,7 +84,11 @@ class AlarmDesk:
         # called on the loop after each lifecycle transaction (e.g. the brigade sender's kick)
         self.after_commit: list[Callable[[], None]] = []
         self.health = health
-        self.outbox = OutboxSender(self.db, config, sender, renderer, clock=clock, health=health)
+        self.outbox = OutboxSender(
+            self.db, config, sender, renderer, clock=clock, health=health, claimer=worker_id
+        )
+        self.sweep_s = sweep_s
+        self._live = live_workers
         self.escalator = Escalator(instance, self._fire)
         self._close = close_rule_alarm
         self._clock = clock
@@ -78,6 +99,7 @@ class AlarmDesk:
         self._group: asyncio.TaskGroup | None = None
         self._task: asyncio.Task[None] | None = None
         self.steps_fired = 0
+        self.sweeps = 0
 
     async def open(self) -> None:
         """Recover what a crash left and start the (paused) scheduler; blocking parts in threads."""
@@ -101,6 +123,8 @@ class AlarmDesk:
             tg.create_task(self._consume_changes(), name="lifecycle.changes")
             tg.create_task(self.outbox.run(), name="lifecycle.outbox")
             tg.create_task(self._watch_overdue(), name="lifecycle.overdue")
+            if self.sweep_s is not None:
+                tg.create_task(self._sweep_every(self.sweep_s), name="lifecycle.sweep")
 
     def close(self) -> None:
         self.escalator.shutdown()
@@ -165,6 +189,27 @@ class AlarmDesk:
         if nxt is not None:
             self.escalator.add([nxt])
         self._committed()
+
+    async def sweep(self) -> None:
+        """Take over what another worker left: its ``sending`` messages (if it is dead), the
+        alarms it stored but never adopted, and every pending timer (kept if scheduled
+        here already). Firing a timer another worker fires too is harmless (``steps``)."""
+        if self._live is not None:
+            live = self._live
+            if await self._retry(lambda: self.outbox.recover_orphaned(live), "outbox claims"):
+                self.outbox.kick()
+        adopted = await self._retry(self.lifecycle.adopt_orphans, "adopting alarms")
+        self.escalator.add(adopted)
+        timers = await self._retry(self.lifecycle.timers, "reading timers")
+        self.escalator.add(timers, keep_existing=True)
+        if adopted:
+            self._committed()
+
+    async def _sweep_every(self, period_s: float) -> None:
+        while True:
+            await asyncio.sleep(period_s)  # a period, not a wait for a condition
+            await self.sweep()
+            self.sweeps += 1
 
     def _committed(self) -> None:
         self.outbox.kick()

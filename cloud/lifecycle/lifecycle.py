@@ -30,7 +30,7 @@ from cloud.lifecycle.model import (
 )
 from cloud.lifecycle.outbox import cancel_for, enqueue
 from cloud.lifecycle.rule_alarms import AlarmChange, alarm_events, alarms
-from cloud.lifecycle.steps import StepContext, Timer, climb, rearm, run_step
+from cloud.lifecycle.steps import StepContext, Timer, climb, locked, rearm, run_step
 from cloud.lifecycle.tables import lifecycle_alarms
 from cloud.lifecycle.views import to_view
 from rules.meaning import Category, Notify
@@ -83,11 +83,13 @@ class Lifecycle:
         """At start: open alarms ingest stored but we never saw (a crash before on_changes)."""
         now = self.clock()
         with self.db.begin() as conn:
-            rows = conn.execute(
-                sa.select(alarms).where(
+            ids = conn.execute(
+                sa.select(alarms.c.id).where(
                     alarms.c.state == "open", alarms.c.id.not_in(sa.select(L.c.alarm_id))
-                )
-            ).all()
+                ).order_by(alarms.c.id)
+            ).scalars().all()  # fmt: skip
+            found = (self._open_alarm(conn, alarms.c.id == i) for i in ids)
+            rows = [r for r in found if r is not None and not self._adopted(conn, r.id)]
             timers = [t for r in rows for t in self._adopt(conn, r, now)]
             auto = conn.execute(
                 sa.select(L.c.key).where(L.c.state.in_(OPEN), L.c.clears == "auto")
@@ -110,15 +112,29 @@ class Lifecycle:
             return int(row.id), self._adopt(conn, row, now)
 
     def _raise(self, conn: Connection, c: AlarmChange, now: float) -> list[Timer]:
-        row = conn.execute(
-            sa.select(alarms).where(alarms.c.key == c.key, alarms.c.state == "open")
-        ).first()
+        row = self._open_alarm(conn, alarms.c.key == c.key)
         if row is None:
             logger.warning("alarm %s: raised but not open in the store; skipped", c.key)
             return []
-        if conn.execute(sa.select(L.c.alarm_id).where(L.c.alarm_id == row.id)).first():
-            return []  # seen already (adopted at start, or a repeated batch)
+        if self._adopted(conn, row.id):
+            return []  # seen already (adopted by a sweep, or a repeated batch)
         return self._adopt(conn, row, now)
+
+    def _open_alarm(self, conn: Connection, which: sa.ColumnElement[bool]) -> Any:
+        """The open stored alarm *which*, locked (PostgreSQL: FOR UPDATE on ``alarms``).
+
+        A raise and the other workers' orphan sweeps adopt an alarm once: the second to lock
+        it waits, then finds the lifecycle row the first one wrote (``_adopted``).
+        """
+        return conn.execute(
+            sa.select(alarms).where(which, alarms.c.state == "open").with_for_update()
+        ).first()
+
+    def _adopted(self, conn: Connection, alarm_id: int) -> bool:
+        return (
+            conn.execute(sa.select(L.c.alarm_id).where(L.c.alarm_id == alarm_id)).first()
+            is not None
+        )
 
     def _adopt(self, conn: Connection, a: Any, now: float) -> list[Timer]:
         cfg = self.config
@@ -203,7 +219,8 @@ class Lifecycle:
     def _open_by_key(self, conn: Connection, key: str) -> Any:
         return conn.execute(
             sa.select(L).where(L.c.key == key, L.c.state.in_(OPEN)).order_by(L.c.alarm_id.desc())
-        ).first()
+            .with_for_update()
+        ).first()  # fmt: skip
 
     # -- people ------------------------------------------------------------------------------
     def acknowledge(
@@ -385,8 +402,11 @@ class Lifecycle:
         )
         return Action(result, timers=(timer,) if timer else (), cancel=cancel)
 
-    def _row(self, conn: Connection, alarm_id: int) -> Any:
-        row = conn.execute(sa.select(L).where(L.c.alarm_id == alarm_id)).first()
+    def _row(self, conn: Connection, alarm_id: int, *, lock: bool = True) -> Any:
+        """The alarm's row; locked by default: an action serializes with steps (see steps)."""
+        row = locked(conn, alarm_id) if lock else conn.execute(
+            sa.select(L).where(L.c.alarm_id == alarm_id)
+        ).first()  # fmt: skip
         if row is None:
             raise UnknownAlarm(alarm_id)
         return row
@@ -426,7 +446,7 @@ class Lifecycle:
     # -- reading -----------------------------------------------------------------------------
     def state(self, alarm_id: int) -> dict[str, Any]:
         with self.db.connect() as conn:
-            return dict(self._row(conn, alarm_id)._mapping)
+            return dict(self._row(conn, alarm_id, lock=False)._mapping)
 
     def history(self, alarm_id: int) -> list[dict[str, Any]]:
         """The alarm's audit trail, rules and people together, oldest first."""

@@ -10,7 +10,7 @@ provider deduplicates by it (Twilio: the idempotency key header / our SMS gatewa
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -156,21 +156,31 @@ def _open_window(conn: Connection, worker: str, ends: float, new: bool, bump: in
 
 
 def make_summaries(conn: Connection, renderer: Renderer, now: float, window_s: float) -> int:
-    """Fold each worker's held alerts into one summary once one of them is due."""
+    """Fold each worker's held alerts into one summary once one of them is due.
+
+    PostgreSQL: the held rows are locked first, so a second cloud worker folding the same
+    person's alerts waits, then finds them grouped (and reads the window's count after it).
+    """
     due = conn.execute(
         sa.select(outbox.c.worker_id)
         .where(outbox.c.state == S.HELD, outbox.c.next_attempt_at <= now)
         .distinct()
+        .order_by(outbox.c.worker_id)
     ).scalars().all()  # fmt: skip
+    made = 0
     for worker in due:
-        count = conn.execute(
-            sa.select(outbox_windows.c.summaries).where(outbox_windows.c.worker_id == worker)
-        ).scalar()
         held = conn.execute(
             sa.select(outbox.c.id, outbox.c.alarm_id, outbox.c.locale, outbox.c.channels)
             .where(outbox.c.worker_id == worker, outbox.c.state == S.HELD)
             .order_by(outbox.c.created_at, outbox.c.id)
+            .with_for_update()
         ).all()
+        if not held:
+            continue  # folded by another cloud worker meanwhile
+        made += 1
+        count = conn.execute(
+            sa.select(outbox_windows.c.summaries).where(outbox_windows.c.worker_id == worker)
+        ).scalar()
         ids = [h.alarm_id for h in held]
         by_id = views(conn, ids)
         alarms = [by_id[i] for i in ids if i in by_id]
@@ -198,7 +208,7 @@ def make_summaries(conn: Connection, renderer: Renderer, now: float, window_s: f
             _open_window(conn, worker, now + window_s, False, bump=1)
         else:
             _count_summary(conn, worker)
-    return len(due)
+    return made
 
 
 def _count_summary(conn: Connection, worker: str) -> None:
@@ -215,13 +225,18 @@ def cancel_for(conn: Connection, alarm_id: int, why: str) -> None:
     )
 
 
-def claim(conn: Connection, now: float, limit: int) -> list[OutboundMessage]:
-    """Due messages, marked ``sending`` (the caller commits before sending)."""
+def claim(conn: Connection, now: float, limit: int, claimer: str) -> list[OutboundMessage]:
+    """Due messages, marked ``sending`` by *claimer* (the caller commits before sending).
+
+    PostgreSQL: rows another worker is claiming right now are skipped, not waited for, so
+    several workers share the queue and none sends a message another holds.
+    """
     rows = conn.execute(
         sa.select(outbox)
         .where(outbox.c.state == S.PENDING, outbox.c.next_attempt_at <= now)
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
     if not rows:
         return []
@@ -232,6 +247,7 @@ def claim(conn: Connection, now: float, limit: int) -> list[OutboundMessage]:
             state=S.SENDING,
             attempts=outbox.c.attempts + 1,
             channel_attempts=outbox.c.channel_attempts + 1,
+            claimed_by=claimer,
         )
     )
     return [
@@ -248,20 +264,47 @@ def claim(conn: Connection, now: float, limit: int) -> list[OutboundMessage]:
     ]
 
 
-def recover_sending(conn: Connection) -> int:
-    """After a crash: ``sending`` means unknown outcome; send again with the same id."""
+def recover_sending(conn: Connection, claimer: str) -> int:
+    """At start: *claimer*'s own ``sending`` rows (and unclaimed ones, from before claims
+    were signed) had an unknown outcome; send them again with the same id."""
+    mine = sa.or_(outbox.c.claimed_by == claimer, outbox.c.claimed_by.is_(None))
+    return _reset(conn, mine)
+
+
+def recover_orphaned(conn: Connection, live: Collection[str]) -> int:
+    """``sending`` rows claimed by workers not in *live* (dead mid-send): send them again
+    with the same id. The provider counts a message its dead claimer did send once."""
+    return _reset(conn, sa.or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_by.not_in(live)))
+
+
+def _reset(conn: Connection, whose: sa.ColumnElement[bool]) -> int:
     return conn.execute(
-        sa.update(outbox).where(outbox.c.state == S.SENDING).values(state=S.PENDING)
+        sa.update(outbox)
+        .where(outbox.c.state == S.SENDING, whose)
+        .values(state=S.PENDING, claimed_by=None)
     ).rowcount
 
 
-def record(conn: Connection, results: Sequence[Result], cfg: OutboxConfig, now: float) -> None:
-    """Store how each send ended: sent, retry later, next channel, or failed for good."""
+def record(
+    conn: Connection, results: Sequence[Result], cfg: OutboxConfig, now: float, claimer: str
+) -> int:
+    """Store how each send ended: sent, retry later, next channel, or failed for good.
+
+    Only rows still ``sending`` under *claimer*'s claim: a row taken from a worker judged
+    dead (paused past its heartbeat) is another's now, and that one records it. How many
+    were recorded.
+    """
     events: list[tuple[OutboundMessage, str, dict[str, object]]] = []
+    ids = [res.message.message_id for res in results]
+    mine = sa.and_(outbox.c.state == S.SENDING, outbox.c.claimed_by == claimer)
+    q = sa.select(outbox).where(outbox.c.id.in_(ids), mine).with_for_update()
+    held = {r.id: r for r in conn.execute(q)}
     for res in results:
-        row = conn.execute(sa.select(outbox).where(outbox.c.id == res.message.message_id)).one()
-        events.append(_settle(conn, row, res, cfg, now))
+        row = held.get(res.message.message_id)
+        if row is not None:
+            events.append(_settle(conn, row, res, cfg, now))
     _audit(conn, events, now)
+    return len(held)
 
 
 def _settle(

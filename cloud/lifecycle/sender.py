@@ -1,4 +1,11 @@
-"""The outbox sender task: summaries, claims, sends through the Sender, records results."""
+"""The outbox sender task: summaries, claims, sends through the Sender, records results.
+
+Several cloud workers may send one database's outbox: each signs its claims with its
+``claimer`` id. At start a worker resends what its previous run left ``sending``
+(``recover``); while running, what a dead worker left ``sending`` (``recover_orphaned``,
+called by the desk's sweep with the live workers). A resend keeps the message id, which the
+provider deduplicates by.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,10 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from cloud.faults import DATABASE, until_done
 from cloud.health import Health
@@ -42,8 +49,10 @@ class OutboxSender:
         *,
         clock: Callable[[], float] = time.time,
         health: Health | None = None,
+        claimer: str = "gridalarm",
     ) -> None:
         self._db = db
+        self.claimer = claimer
         self._health = health
         self._channel_failed_at: dict[str, float] = {}
         self._cfg = config
@@ -58,11 +67,22 @@ class OutboxSender:
         self._kick.set()
 
     def recover(self) -> int:
-        """At start (blocking): ``sending`` rows had an unknown outcome; send them again."""
+        """At start (blocking): our ``sending`` rows had an unknown outcome; send them again."""
         with self._db.begin() as conn:
-            n = outbox.recover_sending(conn)
+            n = outbox.recover_sending(conn, self.claimer)
         if n:
             logger.warning("%d messages were being sent at a crash: resending, same ids", n)
+        return n
+
+    def recover_orphaned(self, live: Callable[[Connection], Iterable[str]]) -> int:
+        """(Blocking) ``sending`` rows of workers that *live* does not list: they died with
+        the outcome unknown; send them again. Judged in one transaction with the reset."""
+        with self._db.begin() as conn:
+            alive = {self.claimer, *live(conn)}
+            n = outbox.recover_orphaned(conn, alive)
+        if n:
+            logger.warning("%d messages were being sent by a worker that died: resending, "
+                           "same ids", n)  # fmt: skip
         return n
 
     async def run(self) -> None:
@@ -91,7 +111,7 @@ class OutboxSender:
         cfg = self._cfg
         with self._db.begin() as conn:
             outbox.make_summaries(conn, self._renderer, now, cfg.grouping.window_s)
-            return outbox.claim(conn, now, cfg.outbox.batch)
+            return outbox.claim(conn, now, cfg.outbox.batch, self.claimer)
 
     def _next_wake(self) -> float | None:
         with self._db.connect() as conn:
@@ -115,7 +135,13 @@ class OutboxSender:
 
     def _record(self, results: list[outbox.Result]) -> None:
         with self._db.begin() as conn:
-            outbox.record(conn, results, self._cfg.outbox, self._clock())
+            kept = outbox.record(conn, results, self._cfg.outbox, self._clock(), self.claimer)
+        if kept < len(results):
+            logger.warning(
+                "%d sends not recorded: their claims were taken over (this worker "
+                "was judged dead); the new claimer records them",
+                len(results) - kept,
+            )
         for r in results:
             if r.error is None:
                 self.sent += 1

@@ -2,8 +2,9 @@
 
 The step's effects — choosing targets, enqueueing their notifications, the audit event, the
 state change and the pointer to the next step — commit together with the step's row in
-``escalation_steps``. A job that fires again (twice, or late after a restart) finds the row,
-or finds ``next_seq`` moved on, and does nothing.
+``escalation_steps``. A job that fires again (twice, late after a restart, or on another
+cloud worker at the same moment) waits for the alarm's row lock, finds ``next_seq`` moved
+on, and does nothing.
 """
 
 from __future__ import annotations
@@ -50,13 +51,24 @@ class StepContext:
     feed: AlarmFeed | None = None  # told of raises, confirmations, people's actions, outcomes
 
 
+def locked(conn: Connection, alarm_id: int) -> Any:
+    """The alarm's lifecycle row, locked for this transaction (PostgreSQL: FOR UPDATE).
+
+    Steps and people's actions on one alarm serialize on it: a worker that fires the same
+    timer as another, or acts on the alarm meanwhile, waits and then reads what the first
+    one committed (the moved ``next_seq``, the new state) — so it does nothing twice.
+    SQLite has one writer at a time anyway (and SQLAlchemy leaves FOR UPDATE out).
+    """
+    return conn.execute(
+        sa.select(lifecycle_alarms).where(lifecycle_alarms.c.alarm_id == alarm_id).with_for_update()
+    ).first()
+
+
 def run_step(
     conn: Connection, ctx: StepContext, alarm_id: int, seq: int, now: float
 ) -> Timer | None:
     """Run step *seq* of the alarm if it is still due; the next step's timer, if any."""
-    row = conn.execute(
-        sa.select(lifecycle_alarms).where(lifecycle_alarms.c.alarm_id == alarm_id)
-    ).first()
+    row = locked(conn, alarm_id)
     if row is None or row.next_seq != seq or row.next_index is None:
         return None  # done already, stopped, or superseded
     if State(row.state) not in WAITING_STATES:
@@ -111,9 +123,7 @@ def rearm(
     conn: Connection, config: LifecycleConfig, alarm_id: int, token: int, now: float
 ) -> Timer | None:
     """Acknowledged but not on site in time: the chain climbs on from where it stopped."""
-    row = conn.execute(
-        sa.select(lifecycle_alarms).where(lifecycle_alarms.c.alarm_id == alarm_id)
-    ).first()
+    row = locked(conn, alarm_id)
     if row is None or row.state != State.ACKNOWLEDGED or row.next_seq != token:
         return None
     if row.notify == Notify.BOARD:  # nobody was sent: a late arrival does not call others

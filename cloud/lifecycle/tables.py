@@ -89,9 +89,13 @@ outbox = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("sent_at", sa.Float, nullable=True),
     sa.Column("receipt", sa.String(128), nullable=True),
+    # the cloud worker whose claim made the row ``sending``: a dead worker's claims go back
+    # to ``pending`` (the live ones hold theirs while the provider answers)
+    sa.Column("claimed_by", sa.String(128), nullable=True),
     sa.Index("outbox_due", "state", "next_attempt_at"),
     sa.Index("outbox_held", "state", "worker_id"),
 )
+add_on_open(outbox, "claimed_by")
 
 outbox_windows = sa.Table(
     "notification_windows",

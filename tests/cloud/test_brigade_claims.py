@@ -1,19 +1,19 @@
-"""Claims on PostgreSQL with two workers at once: a message is taken by one of them only."""
+"""Claims on PostgreSQL with two workers at once: a message is taken by one of them only;
+a dead worker's claims are taken over."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from cloud.brigade.body import Message
-from cloud.brigade.delivery import claim
+from cloud.brigade.delivery import claim, recover_orphaned, recover_sending
 from cloud.brigade.feed import Delivery, brigade_messages, create_feed_tables
 from cloud.database import open_database
 from tests.postgres import find_bin, postgres_server
-from tests.support import need_service, wait_until
+from tests.support import need_service
 
 
 @pytest.fixture(scope="module")
@@ -35,28 +35,41 @@ def pending(alarm: int) -> dict[str, object]:
     }  # fmt: skip
 
 
-def waiting_on_a_lock(db: sa.Engine) -> bool:
-    with db.connect() as conn:
-        n = conn.execute(
-            sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-        ).scalar()
-    return bool(n)
-
-
 def test_two_workers_claiming_at_once_take_each_message_once(pg: sa.Engine) -> None:
     with pg.begin() as conn:
+        conn.execute(sa.delete(brigade_messages))
         conn.execute(sa.insert(brigade_messages), [pending(a) for a in range(1, 6)])
-    second: list[Message] = []
     with pg.begin() as first_tx:
-        first = claim(first_tx, 10.0, 10)  # taken, not yet committed
-        t = threading.Thread(target=lambda: second.extend(_claim(pg)), name="second-worker")
-        t.start()
-        # the second worker's claim waits for our commit
-        wait_until(lambda: waiting_on_a_lock(pg), 10, "the second claim to wait on the first")
-    t.join(10)
+        first = claim(first_tx, 10.0, 10, "worker-a")  # taken, not yet committed
+        # the second worker skips the rows the first holds: it neither waits nor takes them
+        second = _claim(pg, "worker-b")
     assert len(first) == 5 and second == []
+    assert _claim(pg, "worker-b") == []  # committed `sending`: not pending any more
+    with pg.connect() as conn:
+        claimers = conn.execute(sa.select(brigade_messages.c.claimed_by).distinct()).scalars()
+        assert list(claimers) == ["worker-a"]
 
 
-def _claim(db: sa.Engine) -> list[Message]:
+def test_a_dead_workers_sending_rows_go_back_to_pending_and_a_live_ones_stay(
+    pg: sa.Engine,
+) -> None:
+    with pg.begin() as conn:
+        conn.execute(sa.delete(brigade_messages))
+        conn.execute(sa.insert(brigade_messages), [pending(a) for a in range(1, 5)])
+    with pg.begin() as conn:
+        assert len(claim(conn, 10.0, 2, "worker-a")) == 2
+    with pg.begin() as conn:
+        assert len(claim(conn, 10.0, 2, "worker-b")) == 2
+    with pg.begin() as conn:
+        assert recover_orphaned(conn, {"worker-b"}) == 2  # worker-a died
+    again = _claim(pg, "worker-b")
+    assert sorted(m.alarm_id for m in again) == [1, 2]
+    assert [m.attempts for m in again] == [2, 2]  # the same rows, same idempotency keys
+    assert {m.message_id for m in again} == {"ga-1-raised", "ga-2-raised"}
+    with pg.begin() as conn:  # worker-b restarts: its own previous run's claims come back
+        assert recover_sending(conn, "worker-b") == 4
+
+
+def _claim(db: sa.Engine, claimer: str) -> list[Message]:
     with db.begin() as conn:
-        return claim(conn, 10.0, 10)
+        return claim(conn, 10.0, 10, claimer)

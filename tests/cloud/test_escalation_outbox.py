@@ -66,9 +66,7 @@ async def test_a_permanent_error_falls_back_to_the_next_channel(url: str):
     async with desk(url, one_step(), sender) as d:
         d.on_changes([c])
         await until(lambda: sender.delivered, 10, "the delivery")
-        await until(
-            lambda: len(delivery_events(url, alarm_id(url, c.key))) == 2, 10, "the audit"
-        )
+        await until(lambda: len(delivery_events(url, alarm_id(url, c.key))) == 2, 10, "the audit")
     assert [m.channel for m, _ in sender.calls] == ["sms", "push"]
     events = delivery_events(url, alarm_id(url, c.key))
     assert [(k, d["channel"]) for k, d in events] == [("fallback", "sms"), ("delivered", "push")]
@@ -114,7 +112,7 @@ async def test_a_crash_during_the_send_resends_with_the_same_id_and_the_provider
     d2.lifecycle.apply_changes([c])
     # the claim commits 'sending'; then the process dies inside Sender.send (no result stored)
     with d2.db.begin() as conn:
-        (claimed,) = ob.claim(conn, time.time(), 10)
+        (claimed,) = ob.claim(conn, time.time(), 10, d2.outbox.claimer)
     await sender.send(claimed)  # the provider got it; our process never heard back
     assert outbox_rows(url)[0].state == "sending"
     async with d2:
