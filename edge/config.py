@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from wire import MAX_OUTBOX_MESSAGES
 from wire.yamlconf import parse_yaml, unreadable, validate
@@ -100,10 +100,27 @@ def broker_address(url: str) -> tuple[str, int, bool]:
     return parts.hostname or "127.0.0.1", port or (8883 if tls else 1883), tls
 
 
+def _broker_url(url: str) -> str:
+    broker_address(url)
+    return url
+
+
+BrokerUrl = Annotated[str, AfterValidator(_broker_url)]
+
+
 class MqttConfig(_Model):
     """The uplink to the broker."""
 
-    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port.")
+    url: BrokerUrl = Field(
+        "mqtt://127.0.0.1:1883",
+        description="mqtt://host:port or mqtts://host:port; with `urls`, the first of them.",
+    )
+    urls: list[BrokerUrl] = Field(
+        default_factory=list,
+        min_length=1,
+        description="The nodes of a clustered broker, tried in turn when a connection fails "
+        "(instead of `url`).",
+    )
     protocol: Literal["3.1.1", "5"] = Field("5", description="MQTT protocol version.")
     client_id: str | None = Field(
         None, description="Client id; default 'gridalarm-edge-<gateway id>'."
@@ -118,11 +135,25 @@ class MqttConfig(_Model):
         1000, description="QoS1 publishes awaiting PUBACK at once.", ge=1, le=20000
     )
 
-    @field_validator("url")
+    @model_validator(mode="before")
     @classmethod
-    def _broker_url(cls, url: str) -> str:
-        broker_address(url)
-        return url
+    def _first_of_urls(cls, data: Any) -> Any:
+        """With `urls`, `url` is their first, so whatever shows one broker shows that one."""
+        if not isinstance(data, dict) or "urls" not in data:
+            return data
+        if "url" in data:
+            raise ValueError("give either url or urls, not both")
+        first = data["urls"][0] if isinstance(data["urls"], list) and data["urls"] else None
+        try:
+            broker_address(first)  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            return data  # the error is reported once, at the list's item
+        return {**data, "url": first}
+
+    @property
+    def brokers(self) -> list[str]:
+        """Every broker URL, in the order they are tried."""
+        return list(self.urls) or [self.url]
 
 
 class DropPolicy(enum.StrEnum):

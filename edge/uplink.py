@@ -4,6 +4,10 @@ Each connection attempt builds a fresh paho client (so no stale in-flight state 
 connection is replayed behind our back: the outbox is the one source of truth and replays
 itself). The network loop runs in paho's thread; acknowledgements and commands are handed to
 the event loop with ``call_soon_threadsafe``. Reconnects back off with jitter.
+
+With several broker URLs (the nodes of a clustered broker) a failed or lost connection moves
+on to the next URL, round robin. Nothing else changes across the switch: the client id stays,
+and the outbox re-sends whatever the old node had not acknowledged.
 """
 
 from __future__ import annotations
@@ -65,7 +69,9 @@ class Uplink:
         subscriptions: list[str],
     ) -> None:
         self._config = config
-        self._address = BrokerAddress.parse(config.url)
+        self._addresses = [BrokerAddress.parse(url) for url in config.brokers]
+        self._next = 0  # index of the broker the next connection attempt goes to
+        self._address = self._addresses[0]
         self._client_id = client_id
         self._will = will
         self._on_connect_cb = on_connect
@@ -121,8 +127,16 @@ class Uplink:
         await self._teardown()
 
     # -- connection handling ------------------------------------------------------------
+    @property
+    def broker(self) -> BrokerAddress:
+        """The broker of the current (or the last attempted) connection."""
+        return self._address
+
     async def _connect_once(self) -> None:
         self._lost.clear()
+        # round robin: whatever ends this attempt, the next one tries the next broker
+        self._address = self._addresses[self._next]
+        self._next = (self._next + 1) % len(self._addresses)
         client = self._build_client()
         self._client = client
         addr = self._address
@@ -132,9 +146,9 @@ class Uplink:
             raise UplinkError(f"cannot connect to {addr.host}:{addr.port}: {err}") from err
         client.loop_start()
         if not await wait_first(self.connected, self._lost, timeout_s=CONNECT_TIMEOUT_S):
-            raise UplinkError("no CONNACK from broker")
+            raise UplinkError(f"no CONNACK from {addr.host}:{addr.port}")
         if self._lost.is_set():
-            raise UplinkError("connection refused by broker")
+            raise UplinkError(f"connection refused by {addr.host}:{addr.port}")
 
     async def _teardown(self) -> None:
         client, self._client = self._client, None
