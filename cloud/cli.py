@@ -20,6 +20,7 @@ from cloud.database import open_database
 from cloud.ingest.devices import upsert_devices
 from cloud.lifecycle.board import BoardRow, list_board
 from cloud.registry import create_registry_tables, import_district, write_demo_district
+from cloud.settings import CloudSettings
 from rules.devices_csv import read_devices_csv
 from rules.folder import load_rules
 from wire.yamlconf import ConfigError
@@ -67,8 +68,26 @@ def run(
     log_level: Annotated[
         str, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR.")
     ] = "INFO",
+    worker_id: Annotated[
+        str | None,
+        typer.Option(
+            "--worker-id",
+            help="This worker's name among several (scaled mode; or GRIDALARM_WORKER_ID).",
+        ),
+    ] = None,
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option("--metrics-listen", help="host:port of /metrics, instead of the config's."),
+    ] = None,
+    http_listen: Annotated[
+        str | None,
+        typer.Option("--http-listen", help="host:port of the web app, instead of the config's."),
+    ] = None,
 ) -> None:
     """Run a cloud worker until SIGTERM or Ctrl-C.
+
+    Several workers of one deployment (``cluster:`` in the config) each take a --worker-id
+    and their own --metrics-listen / --http-listen when they share a machine.
 
     Exit 0 after a stop signal; 2 when a config, setting or port is unusable (every problem
     listed, nothing opened); 1 when a part of the worker failed for good (one-line reason)."""
@@ -78,7 +97,15 @@ def run(
         level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
     cfg = _config(config)
-    code, reason = serve(cfg)
+    if metrics_listen is not None:
+        cfg = cfg.model_copy(update={"metrics_listen": metrics_listen})
+    if http_listen is not None and cfg.dispatch is not None:
+        dispatch = cfg.dispatch.model_copy(update={"http_listen": http_listen})
+        cfg = cfg.model_copy(update={"dispatch": dispatch})
+    settings = CloudSettings()
+    if worker_id is not None:
+        settings = settings.model_copy(update={"worker_id": worker_id})
+    code, reason = serve(cfg, settings)
     if reason:
         typer.echo(reason, err=True)
     raise typer.Exit(code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from cloud.settings import CloudSettings
 from wire.yamlconf import load_model, unreadable
@@ -23,6 +23,11 @@ class CloudMqtt(_Model):
     """The broker the cloud ingests from."""
 
     url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://.")
+    failover: list[str] = Field(
+        default_factory=list,
+        description="More URLs of the same (clustered) broker, tried in turn after `url` when a "
+        "connection fails or drops.",
+    )
     protocol: Literal["3.1.1", "5"] = Field(default="5", description="MQTT protocol version.")
     client_id: str = Field(
         default="gridalarm-cloud",
@@ -191,6 +196,34 @@ class BrigadeConfig(_Model):
     )
 
 
+class ClusterConfig(_Model):
+    """Scaled mode: several workers share the gateways through partition leases (PostgreSQL)."""
+
+    partitions: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="Gateways are hashed into this many partitions; fixed for a deployment "
+        "(changing it moves gateways between sessions and checkpoints).",
+    )
+    lease_s: float = Field(
+        default=10.0,
+        ge=2.0,
+        le=120.0,
+        description="A partition lease lasts this long unless renewed (every third of it); a "
+        "dead worker's partitions move after at most this.",
+    )
+    registry_refresh_s: float = Field(
+        default=30.0, gt=0, description="Reread the registry this often for new gateways."
+    )
+    sweep_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Every worker rereads the escalation timers and unfinished sends this often, "
+        "so a dead worker's are taken over.",
+    )
+
+
 class CloudConfig(_Model):
     """A whole cloud worker."""
 
@@ -228,6 +261,20 @@ class CloudConfig(_Model):
     checkpoint_max_messages: int = Field(
         default=5000, ge=1, description="...or after this many messages, whichever comes first."
     )
+    cluster: ClusterConfig | None = Field(
+        default=None,
+        description="Run as one of several workers over PostgreSQL (partitions, leases); "
+        "null: one worker owns every gateway (the SQLite default).",
+    )
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgresql(self) -> CloudConfig:
+        if self.cluster is not None and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "cluster: workers share their leases and checkpoints in PostgreSQL; "
+                "set database_url to postgresql://... or remove cluster"
+            )
+        return self
 
 
 def load_cloud_config(path: Path) -> CloudConfig:

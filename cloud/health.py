@@ -57,6 +57,11 @@ class Health:
         self._parts[part] = PartState(False, reason, self._clock(), starting=True)
         self._ready.labels(part).set(0)
 
+    def forget(self, part: str) -> None:
+        """A part that is gone on purpose (a partition handed to another worker)."""
+        if self._parts.pop(part, None) is not None:
+            self._ready.remove(part)
+
     def probe(self, name: str, probe: Probe) -> None:
         """Add a fact computed when readiness is asked for."""
         self._probes[name] = probe

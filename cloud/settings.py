@@ -52,4 +52,8 @@ class CloudSettings(BaseSettings):
         "GRIDALARM_ADMIN_TOKEN", "Bearer token of the registry API; unset: API off"
     )
     mqtt_password: SecretStr | None = _env("GRIDALARM_MQTT_PASSWORD", "Ingest broker password")
+    worker_id: str | None = _env(
+        "GRIDALARM_WORKER_ID",
+        "This worker's name among several (scaled mode); default: host name and process id",
+    )
     influx_token: SecretStr | None = _env("GRIDALARM_INFLUX_TOKEN", "InfluxDB token")

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import socket
 import time
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Engine as Database
 
 from cloud.brigade.listener import MutualTlsServer
 from cloud.brigade.webhook import tls_problems
+from cloud.cluster.node import ClusterNode
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
 from cloud.console import attach_console
 from cloud.database import open_database
@@ -155,15 +157,34 @@ def restore_engine(db: Database, rules: RuleSet) -> Engine:
 
 @dataclass
 class Cloud:
-    """The parts of a running worker, for tests, the demo and the HTTP side."""
+    """The parts of a running worker, for tests, the demo and the HTTP side.
+
+    One worker alone has one ``ingest`` for every gateway; one of several (``cluster:``) has a
+    ``node`` holding an ingest per partition it owns, and no ``ingest``."""
 
     config: CloudConfig
     db: Database
-    ingest: Ingest
+    ingest: Ingest | None
     sink: ReadingSink | None
     metrics: Metrics
     health: Health
     dispatch: Dispatch | None = None
+    node: ClusterNode | None = None
+
+    @property
+    def registry(self) -> dict[str, DeviceInfo]:
+        """The devices this worker knows."""
+        if self.node is not None:
+            return self.node.registry
+        assert self.ingest is not None
+        return self.ingest.registry
+
+    @property
+    def single(self) -> Ingest:
+        """The ingest of a worker that runs alone (not in a cluster)."""
+        if self.ingest is None:
+            raise RuntimeError("a worker in a cluster has one ingest per partition")
+        return self.ingest
 
 
 @contextlib.asynccontextmanager
@@ -222,8 +243,32 @@ async def _import_registry(plan: Plan, db: Database) -> None:
         logger.info("cloud: district imported from %s: %s", config.dispatch.registry_dir, counts)
 
 
+def worker_name(settings: CloudSettings) -> str:
+    """This worker's name among several: GRIDALARM_WORKER_ID, else host name and process id."""
+    return settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def _open_node(plan: Plan, db: Database, metrics: Metrics, health: Health) -> Cloud:
+    config = plan.config
+    assert config.cluster is not None
+    sink = make_sink(config)
+    node = ClusterNode(
+        worker_name(plan.settings), db, config.cluster, config.mqtt, plan.rules, sink=sink,
+        metrics=metrics, health=health, interval_s=config.checkpoint_interval_s,
+        max_messages=config.checkpoint_max_messages,
+    )  # fmt: skip
+    await node.open()
+    health.mark(DATABASE, True)
+    logger.info(
+        "cloud: worker %s of a cluster of %d partitions", node.worker_id, config.cluster.partitions
+    )
+    return Cloud(config, db, None, sink, metrics, health, node=node)
+
+
 async def _open_ingest(plan: Plan, db: Database, metrics: Metrics, health: Health) -> Cloud:
     config = plan.config
+    if config.cluster is not None:
+        return await _open_node(plan, db, metrics, health)
     registry = await asyncio.to_thread(load_devices, db)
     engine = restore_engine(db, plan.rules)
     tracker = SeqTracker.restore(read_checkpoint(db, "dedup") or {})
@@ -249,40 +294,14 @@ async def _running(
     db = await asyncio.to_thread(open_database, config.database_url)
     await _import_registry(plan, db)
     cloud = await _open_ingest(plan, db, metrics, health)
-    ingest, sink = cloud.ingest, cloud.sink
-    ingress, engine, registry = ingest.ingress, ingest.engine, ingest.registry
     stack = contextlib.AsyncExitStack()
     try:
         if config.dispatch is not None and plan.lifecycle is not None:
-            # opened before ingest runs: no transition may miss the desk
-            cloud.dispatch = await stack.enter_async_context(
-                open_dispatch(
-                    config.dispatch, plan.lifecycle, plan.settings,
-                    database_url=config.database_url, db=db, devices=registry, engine=engine,
-                    health=health, console=console, brigade=config.brigade,
-                )
-            )  # fmt: skip
-            ingest.on_changes = cloud.dispatch.desk.on_changes
-            ingest.wait_room = cloud.dispatch.desk.room
-            attach_console(
-                cloud.dispatch.app, cloud.dispatch.desk, db,
-                public_base_url=config.dispatch.public_base_url, readings=sink,
-                config=config.dispatch.console,
-            )  # fmt: skip
+            await _open_desk(plan, cloud, stack, console)
         servers = _servers(cloud, sockets)
         _settle_heap()
         async with asyncio.TaskGroup() as tg:
-            ingress.start()
-            tasks = [
-                tg.create_task(ingress.run(), name="cloud.ingress"),
-                tg.create_task(ingest.run(), name="cloud.ingest"),
-                tg.create_task(ingest.run_commits(), name="cloud.commits"),
-            ]
-            if sink is not None:
-                tasks.append(tg.create_task(sink.run(), name="cloud.sink"))
-            if cloud.dispatch is not None:
-                tasks.append(tg.create_task(cloud.dispatch.desk.run(), name="cloud.desk"))
-                tasks.append(tg.create_task(cloud.dispatch.brigade.run(), name="cloud.brigade"))
+            tasks = _start(tg, cloud)
             for n, server in enumerate(servers):
                 tg.create_task(server.serve(), name=f"cloud.http[{n}]")
             notifier = Notifier()
@@ -297,17 +316,78 @@ async def _running(
                 for task in tasks:
                     task.cancel()
     finally:
+        await _close(cloud, stack)
+
+
+async def _open_desk(
+    plan: Plan,
+    cloud: Cloud,
+    stack: contextlib.AsyncExitStack,
+    console: Callable[[str], None] | None,
+) -> None:
+    """The alarm desk and the web app, opened before ingest runs: no transition may miss it."""
+    config, ingest, node = plan.config, cloud.ingest, cloud.node
+    assert config.dispatch is not None and plan.lifecycle is not None
+    cloud.dispatch = await stack.enter_async_context(
+        open_dispatch(
+            config.dispatch, plan.lifecycle, plan.settings,
+            database_url=config.database_url, db=cloud.db, devices=cloud.registry,
+            engine=ingest.engine if ingest is not None else None,
+            health=cloud.health, console=console, brigade=config.brigade,
+            close_rule_alarm=node.close_rule_alarm if node is not None else None,
+        )
+    )  # fmt: skip
+    desk = cloud.dispatch.desk
+    if ingest is not None:
+        ingest.on_changes, ingest.wait_room = desk.on_changes, desk.room
+    if node is not None:
+        node.on_changes, node.wait_room = desk.on_changes, desk.room
+        node.stale_keys = desk.stale_engine_keys
+    attach_console(
+        cloud.dispatch.app, desk, cloud.db, public_base_url=config.dispatch.public_base_url,
+        readings=cloud.sink, config=config.dispatch.console,
+    )  # fmt: skip
+
+
+def _start(tg: asyncio.TaskGroup, cloud: Cloud) -> list[asyncio.Task[None]]:
+    """The worker's long tasks but the HTTP servers (stopped their own way)."""
+    tasks = []
+    ingest, node, sink = cloud.ingest, cloud.node, cloud.sink
+    if ingest is not None:
+        ingest.ingress.start()
+        tasks += [
+            tg.create_task(ingest.ingress.run(), name="cloud.ingress"),
+            tg.create_task(ingest.run(), name="cloud.ingest"),
+            tg.create_task(ingest.run_commits(), name="cloud.commits"),
+        ]
+    if node is not None:
+        tasks.append(tg.create_task(node.run(), name="cloud.cluster"))
+    if sink is not None:
+        tasks.append(tg.create_task(sink.run(), name="cloud.sink"))
+    if cloud.dispatch is not None:
+        tasks.append(tg.create_task(cloud.dispatch.desk.run(), name="cloud.desk"))
+        tasks.append(tg.create_task(cloud.dispatch.brigade.run(), name="cloud.brigade"))
+    return tasks
+
+
+async def _close(cloud: Cloud, stack: contextlib.AsyncExitStack) -> None:
+    """Commit what was handled (partitions did on their way out), then close in order."""
+    ingest, sink = cloud.ingest, cloud.sink
+    if ingest is not None:
         await ingest.close()
-        await stack.aclose()
-        await ingress.stop()
-        if sink is not None:
-            await sink.flush(5.0)
-            await sink.aclose()
-        db.dispose()
+    await stack.aclose()
+    if ingest is not None:
+        await ingest.ingress.stop()
+    if sink is not None:
+        await sink.flush(5.0)
+        await sink.aclose()
+    cloud.db.dispose()
+    counted = ingest if ingest is not None else cloud.node
+    if counted is not None:
         logger.info(
             "cloud: stopped; handled %d sequenced messages, dropped %d redeliveries",
-            ingest.processed,
-            ingest.duplicates,
+            counted.processed,
+            counted.duplicates,
         )
 
 
@@ -328,7 +408,14 @@ def _settle_heap() -> None:
 def _servers(cloud: Cloud, sockets: dict[str, socket.socket]) -> list[Server]:
     """The HTTP servers (ops; the web app when dispatching) and the readiness probes."""
     health, limits = cloud.health, cloud.config.health
-    _probe_lag(health, cloud.ingest.ingress, limits.max_lag_s)
+    if cloud.ingest is not None:
+        _probe_lag(health, lambda: _waited(cloud.single.ingress), limits.max_lag_s)
+    node = cloud.node
+    if node is not None:
+        _probe_lag(
+            health, lambda: max((node.lag_s(p) for p in list(node.partitions)), default=0.0),
+            limits.max_lag_s,
+        )  # fmt: skip
     sink = cloud.sink
     if sink is not None:
         health.probe("sink", lambda: None if sink.available else _sink_problem(sink))
@@ -351,16 +438,21 @@ def _sink_problem(sink: ReadingSink) -> str:
     return f"readings sink unavailable ({stats.last_error}); {stats.buffered} readings buffered"
 
 
-def _probe_lag(health: Health, ingress: Ingress, max_lag_s: float) -> None:
-    def lag() -> str | None:  # in the readiness thread: the queue may empty meanwhile
-        queue = ingress.queue
-        try:
-            waited = time.monotonic() - queue[0].arrived
-        except IndexError:
+def _waited(ingress: Ingress) -> float:
+    """How long the oldest received message has waited (in the readiness thread: the queue
+    may empty meanwhile)."""
+    try:
+        return time.monotonic() - ingress.queue[0].arrived
+    except IndexError:
+        return 0.0
+
+
+def _probe_lag(health: Health, waited: Callable[[], float], max_lag_s: float) -> None:
+    def lag() -> str | None:
+        oldest = waited()
+        if oldest <= max_lag_s:
             return None
-        if waited <= max_lag_s:
-            return None
-        return f"{len(queue)} messages waiting, the oldest for {waited:.0f} s"
+        return f"a received message has waited {oldest:.0f} s for the rules"
 
     health.probe("lag", lag)
 
@@ -371,7 +463,7 @@ async def run_cloud(config: CloudConfig, settings: CloudSettings | None = None) 
         logger.info(
             "cloud: ingesting from %s; %d devices registered",
             config.mqtt.url,
-            len(cloud.ingest.registry),
+            len(cloud.registry),
         )
         await asyncio.Event().wait()
 

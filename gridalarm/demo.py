@@ -219,7 +219,7 @@ def _tap(cloud: Cloud, view: TrafficView, watch: AlarmWatch, book: phones.PhoneB
     """Let the view and the morning see each alarm transition, and the phones page each message.
 
     The web app is already serving; a route added now is found from the next request on."""
-    desk_changes = cloud.ingest.on_changes
+    desk_changes = cloud.single.on_changes
 
     def on_changes(changes: list[AlarmChange]) -> None:
         view.alarms(changes)
@@ -227,7 +227,7 @@ def _tap(cloud: Cloud, view: TrafficView, watch: AlarmWatch, book: phones.PhoneB
         if desk_changes is not None:
             desk_changes(changes)
 
-    cloud.ingest.on_changes = on_changes
+    cloud.single.on_changes = on_changes
     if cloud.dispatch is not None:
         phones.tap_channels(cloud.dispatch.channels, book)
         cloud.dispatch.app.include_router(phones.router(book))

@@ -95,11 +95,14 @@ async def open_dispatch(
     database_url: str,
     db: Database,
     devices: dict[str, DeviceInfo],
-    engine: Engine,
+    engine: Engine | None,
     health: Health | None = None,
     console: Callable[[str], None] | None = None,
     brigade: BrigadeConfig | None = None,
+    close_rule_alarm: Callable[[str], object] | None = None,
 ) -> AsyncIterator[Dispatch]:
+    """*engine*: the one rule engine of a single worker; None in the scaled mode, where each
+    partition's engine is held by one worker and *close_rule_alarm* finds it."""
     await asyncio.to_thread(create_registry_tables, db)
     await asyncio.to_thread(create_feed_tables, db)
     await asyncio.to_thread(create_status_tables, db)
@@ -116,7 +119,7 @@ async def open_dispatch(
         renderer=NotifyRenderer(
             signer, config.public_base_url, registry, devices, link_ttl_s=config.link_ttl_s
         ),
-        close_rule_alarm=engine.close,
+        close_rule_alarm=close_rule_alarm or (engine.close if engine is not None else None),
         feed=BrigadeFeed(),
         health=health,
     )
@@ -128,8 +131,9 @@ async def open_dispatch(
         desk.after_commit.append(brigade_sender.kick)
         await desk.open()
         try:
-            for key in await desk.stale_engine_keys([a.key for a in engine.open_alarms()]):
-                engine.close(key)
+            if engine is not None:
+                for key in await desk.stale_engine_keys([a.key for a in engine.open_alarms()]):
+                    engine.close(key)
             twilio = credentials.twilio(settings)
             app = create_app(
                 LifecycleWorkerDesk(desk, db, on_position=index.update_position),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -51,10 +51,16 @@ def commit_checkpoint(
     changes: Sequence[AlarmChange],
     states: dict[str, Any],
     device_states: dict[str, Any] | None = None,
+    fence: Callable[[Connection], None] | None = None,
 ) -> None:
-    """Store alarm changes, named state snapshots and per-device states in one transaction."""
+    """Store alarm changes, named state snapshots and per-device states in one transaction.
+
+    *fence* runs first in that transaction and raises when this worker no longer owns what it
+    is writing for (a partition taken over while it was paused): then nothing is written."""
     now = time.time()
     with db.begin() as conn:
+        if fence is not None:
+            fence(conn)
         for change in changes:
             apply_change(conn, change, now)
         for name, value in states.items():
@@ -88,14 +94,20 @@ def _upsert_device_states(conn: Connection, device_states: dict[str, Any]) -> No
             conn.execute(sa.insert(engine_devices).values(row))
 
 
-def read_engine_state(db: Engine) -> dict[str, Any] | None:
-    """The engine snapshot assembled from the base checkpoint and the per-device rows."""
-    base = read_checkpoint(db, "engine_base")
+def read_engine_state(
+    db: Engine, base_name: str = "engine_base", gateway: Callable[[str], bool] | None = None
+) -> dict[str, Any] | None:
+    """The engine snapshot assembled from the base checkpoint and the per-device rows (only
+    the devices of gateways *gateway* accepts, when given: a partition's own)."""
+    base = read_checkpoint(db, base_name)
     if base is None:
         return None
     with db.connect() as conn:
-        devices = {r.device: json.loads(r.state) for r in conn.execute(sa.select(engine_devices))}
-    return {**base, "devices": devices}
+        rows = conn.execute(sa.select(engine_devices)).all()
+    states = {r.device: json.loads(r.state) for r in rows}
+    if gateway is not None:
+        states = {d: s for d, s in states.items() if gateway(s["info"]["gateway"])}
+    return {**base, "devices": states}
 
 
 def _json(value: Any) -> str:

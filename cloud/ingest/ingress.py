@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,9 +53,24 @@ class Ingress:
     """
 
     def __init__(
-        self, config: CloudMqtt, topics: list[str], health: Health | None = None
+        self,
+        config: CloudMqtt,
+        topics: list[str],
+        health: Health | None = None,
+        *,
+        client_id: str | None = None,
+        part: str = "ingest",
+        may_connect: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        """*client_id*: the session's (default: the config's); *part*: its name on /readyz;
+        *may_connect*: asked before every (re)connection — False stops trying (a partition
+        this worker no longer owns must not take its session back from the new owner)."""
         self._config = config
+        self._client_id = client_id or config.client_id
+        self._urls = [config.url, *config.failover]
+        self._url_index = 0
+        self._part = part
+        self._may_connect = may_connect
         self._health = health
         self._paused: tuple[mqtt.Client, Any] | None = None  # reading stopped: queue is full
         self._stopping = False
@@ -72,7 +87,7 @@ class Ingress:
         self._loop = asyncio.get_running_loop()
         self._client = self._build()
         if self._health is not None:
-            self._health.expect("ingest", "not connected to the broker yet")
+            self._health.expect(self._part, "not connected to the broker yet")
 
     async def stop(self) -> None:
         self._stopping = True  # our own disconnect is no fault
@@ -89,26 +104,50 @@ class Ingress:
             if qos > 0:
                 client.ack(mid, qos)
 
+    @property
+    def url(self) -> str:
+        """The broker URL in use (or tried next)."""
+        return self._urls[self._url_index]
+
+    def add_topics(self, topics: Iterable[str]) -> None:
+        """Subscribe to more topics now (if connected) and on every reconnection."""
+        new = [t for t in topics if t not in self._topics]
+        if not new:
+            return
+        self._topics = [*self._topics, *new]
+        client = self._client
+        if client is not None and client.is_connected():
+            for topic in new:
+                client.subscribe(self._subscription(topic), qos=1)
+
     async def run(self) -> None:
-        """Connect, and reconnect with jittered back-off, until cancelled."""
+        """Connect, and reconnect with jittered back-off, until cancelled (or, with
+        *may_connect*, until it says no: then return)."""
         delay = 0.5
         while True:
             client = self._client
             assert client is not None
             if not client.is_connected() and not self.connected.is_set():
+                if self._may_connect is not None and not await self._may_connect():
+                    return
                 try:
                     await self._connect(client)
                     delay = 0.5
                 except (OSError, ValueError) as err:
-                    self._mark(False, f"cannot connect to the broker {self._config.url}: {err}")
+                    self._mark(False, f"cannot connect to the broker {self.url}: {err}")
+                    self._next_url()
                     await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 10.0)
                     continue
             client.loop_misc()  # keep-alive pings, timeouts
             await asyncio.sleep(1.0)
 
+    def _next_url(self) -> None:
+        """Fail over: the next broker of the list (a cluster's other nodes)."""
+        self._url_index = (self._url_index + 1) % len(self._urls)
+
     async def _connect(self, client: mqtt.Client) -> None:
-        parts = urlsplit(self._config.url)
+        parts = urlsplit(self.url)
         host = parts.hostname or "127.0.0.1"
         port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
         props = None
@@ -132,7 +171,7 @@ class Ingress:
         v5 = cfg.protocol == "5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=cfg.client_id,
+            client_id=self._client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
             manual_ack=True,
@@ -141,7 +180,7 @@ class Ingress:
             client.username_pw_set(
                 cfg.username, cfg.password.get_secret_value() if cfg.password else None
             )
-        if urlsplit(cfg.url).scheme == "mqtts":
+        if any(urlsplit(url).scheme == "mqtts" for url in self._urls):
             client.tls_set(
                 ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
                 certfile=str(cfg.cert_file) if cfg.cert_file else None,
@@ -222,29 +261,34 @@ class Ingress:
         self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any
     ) -> None:
         if rc.is_failure:
-            self._mark(False, f"broker refused {self._config.client_id}: {rc}")
+            self._mark(False, f"broker refused {self._client_id}: {rc}")
             return
-        group = self._config.shared_group
         for topic in self._topics:
-            client.subscribe(f"$share/{group}/{topic}" if group else topic, qos=1)
+            client.subscribe(self._subscription(topic), qos=1)
         logger.info(
-            "cloud ingress %s: connected (session present: %s)",
-            self._config.client_id,
+            "cloud ingress %s: connected to %s (session present: %s)",
+            self._client_id,
+            self.url,
             flags.session_present,
         )
         self._in_loop(self.connected.set)
         self._in_loop(self._mark, True)
 
+    def _subscription(self, topic: str) -> str:
+        group = self._config.shared_group
+        return f"$share/{group}/{topic}" if group else topic
+
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         self._in_loop(self.connected.clear)
         if not self._stopping:
             self._in_loop(self._mark, False, f"disconnected from the broker ({rc})")
+            self._in_loop(self._next_url)
 
     def _mark(self, ok: bool, reason: str = "") -> None:
         if self._health is not None:
-            self._health.mark("ingest", ok, reason)
+            self._health.mark(self._part, ok, reason)
         elif not ok:
-            logger.warning("cloud ingress %s: %s", self._config.client_id, reason)
+            logger.warning("cloud ingress %s: %s", self._client_id, reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._received += 1

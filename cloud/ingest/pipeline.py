@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as Database
 
 from cloud.faults import DATABASE, until_done
@@ -92,8 +93,17 @@ class Ingest:
         max_messages: int,
         clock: Callable[[], float] = time.time,
         health: Health | None = None,
+        suffix: str = "",
+        fence: Callable[[Connection], None] | None = None,
+        own_counters: bool = True,
     ) -> None:
+        """*suffix* names this ingest's checkpoint rows (``dedup{suffix}``...: a partition's
+        own); *fence* runs in every checkpoint's transaction (raising when the partition was
+        taken over); *own_counters*: export the message counters (False when a partition's
+        owner sums them over its partitions)."""
         self.ingress = ingress
+        self._suffix = suffix
+        self._fence = fence
         self._health = health
         self.engine = engine
         self.registry = registry
@@ -124,7 +134,8 @@ class Ingest:
         }
         self._topics: dict[str, Topic] = {}
         self._sampled = 0
-        metrics.count_from(lambda: self.counts)
+        if own_counters:
+            metrics.count_from(lambda: self.counts)
         self._inflight: asyncio.Future[None] | None = None
         self._inflight_batch: Batch | None = None
         self._room = asyncio.Event()  # set when the committer took a checkpoint off the queue
@@ -204,10 +215,11 @@ class Ingest:
     def _states(self) -> States:
         """The state a checkpoint stores: named snapshots, and the devices that changed."""
         base, devices = self.engine.snapshot_delta()
+        s = self._suffix
         return {
-            "dedup": self.tracker.snapshot(),
-            "engine_base": base,
-            "counts": dict(self.counts),
+            f"dedup{s}": self.tracker.snapshot(),
+            f"engine_base{s}": base,
+            f"counts{s}": dict(self.counts),
         }, devices
 
     # -- one message ------------------------------------------------------------------------
@@ -324,7 +336,7 @@ class Ingest:
         # broker keeps them); anything else ends the worker before anything is acknowledged
         self._inflight = asyncio.ensure_future(
             until_done(
-                lambda: commit_checkpoint(self._db, batch.changes, *states),
+                lambda: commit_checkpoint(self._db, batch.changes, *states, fence=self._fence),
                 part=DATABASE,
                 health=self._health,
                 what=f"checkpoint of {batch.messages} messages not committed",

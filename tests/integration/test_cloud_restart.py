@@ -131,7 +131,7 @@ async def test_kill9_cloud_processes_everything_exactly_once(
     loader = threading.Thread(target=load_publisher, args=(broker.port, stop, sent))
     cloud.start()
     # the cloud's session must exist before anything is published for it
-    await until(lambda: "connected (session present" in cloud.log(), 30, "the cloud to subscribe")
+    await until(lambda: "(session present" in cloud.log(), 30, "the cloud to subscribe")
     async with SimulatorSet.from_config(rig_sim_config()) as sims:
         gw = asyncio.create_task(run_gateway(write_gateway_config(sims, broker, tmp_path / "gw")))
         try:

@@ -242,7 +242,7 @@ async def test_kill9_during_an_escalation_wait_does_each_step_exactly_once(
         (cloud.dir / "cloud.yaml").write_text(json.dumps(config), encoding="utf-8")
         cloud.start()
         await until(
-            lambda: "connected (session present" in cloud.log(), 30, "the cloud to subscribe"
+            lambda: "(session present" in cloud.log(), 30, "the cloud to subscribe"
         )
         watch = Recorder(broker.port, "ga/v1/gw-t/#", client_id="kill-watch")
         async with SimulatorSet.from_config(rig_sim_config()) as sims:
