@@ -7,6 +7,7 @@ schema whichever part it starts from.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,3 +39,33 @@ def open_database(url: str) -> Engine:
     for metadata in (devices.metadata, checkpoint.metadata, rule_alarms.metadata):
         metadata.create_all(engine)
     return engine
+
+
+SETUP_LOCK = 0x67726964  # "grid": the advisory lock of schema changes and imports at start
+
+
+class SetupLock:
+    """Held from creation until ``close()`` while a worker creates tables and imports its
+    registry.
+
+    Several workers of one PostgreSQL deployment start together; creating the same tables or
+    upserting the same devices at once would fail on the unique keys, so they take turns on
+    a session advisory lock (released by the server if the worker dies). SQLite: nothing."""
+
+    def __init__(self, url: str) -> None:
+        self._engine: Engine | None = None
+        self._conn: sa.Connection | None = None
+        if url.startswith("postgresql"):
+            self._engine = connect(url)
+            self._conn = self._engine.connect()
+            self._conn.exec_driver_sql(f"SELECT pg_advisory_lock({SETUP_LOCK})")
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(sa.exc.DBAPIError):
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SETUP_LOCK})")
+        conn.close()
+        if self._engine is not None:
+            self._engine.dispose()

@@ -35,7 +35,7 @@ from cloud.brigade.webhook import tls_problems
 from cloud.cluster.node import ClusterNode
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
 from cloud.console import attach_console
-from cloud.database import open_database
+from cloud.database import SetupLock, open_database
 from cloud.dispatch import credentials
 from cloud.dispatch.service import SHIPPED_LIFECYCLE, Dispatch, open_dispatch
 from cloud.faults import DATABASE
@@ -291,13 +291,21 @@ async def _running(
     config = plan.config
     metrics = Metrics()
     health = Health(metrics.registry)
-    db = await asyncio.to_thread(open_database, config.database_url)
-    await _import_registry(plan, db)
-    cloud = await _open_ingest(plan, db, metrics, health)
+    setup = await asyncio.to_thread(SetupLock, config.database_url)
+    try:
+        db = await asyncio.to_thread(open_database, config.database_url)
+        await _import_registry(plan, db)
+        cloud = await _open_ingest(plan, db, metrics, health)
+    except BaseException:
+        await asyncio.to_thread(setup.close)
+        raise
     stack = contextlib.AsyncExitStack()
     try:
-        if config.dispatch is not None and plan.lifecycle is not None:
-            await _open_desk(plan, cloud, stack, console)
+        try:
+            if config.dispatch is not None and plan.lifecycle is not None:
+                await _open_desk(plan, cloud, stack, console)
+        finally:
+            await asyncio.to_thread(setup.close)
         servers = _servers(cloud, sockets)
         _settle_heap()
         async with asyncio.TaskGroup() as tg:

@@ -108,6 +108,7 @@ class ClusterNode:
         self.stale_keys: StaleKeys | None = None
         self._lost: set[int] = set()
         self._group: asyncio.TaskGroup | None = None
+        self._processed = self._duplicates = 0  # of the partitions given up or lost
         self._next_refresh = 0.0
         self._next_sweep = 0.0
         metrics.count_from(self.counts)
@@ -271,7 +272,7 @@ class ClusterNode:
             logger.warning("partition %d: lost while handing it over", partition)
         await part.ingress.stop()
         del self.partitions[partition]
-        self.health.forget(f"ingest.p{partition}")
+        self._retire(part)
         await self._db(lambda: self._release(part.lease), f"partition {partition}: releasing")
         logger.info("partition %d: given up", partition)
 
@@ -285,9 +286,15 @@ class ClusterNode:
         if part is None:
             return
         await self._stop_tasks(part)
+        part.ingest.abandon()
         await part.ingress.stop()
-        self.health.forget(f"ingest.p{partition}")
+        self._retire(part)
         logger.warning("partition %d: dropped (%s)", partition, why)
+
+    def _retire(self, part: Partition) -> None:
+        self.health.forget(f"ingest.p{part.lease.partition}")
+        self._processed += part.ingest.processed
+        self._duplicates += part.ingest.duplicates
 
     @staticmethod
     async def _stop_tasks(part: Partition) -> None:
@@ -353,11 +360,12 @@ class ClusterNode:
 
     @property
     def processed(self) -> int:
-        return sum(p.ingest.processed for p in self.partitions.values())
+        """Sequenced messages handled here since start (all partitions ever held)."""
+        return self._processed + sum(p.ingest.processed for p in self.partitions.values())
 
     @property
     def duplicates(self) -> int:
-        return sum(p.ingest.duplicates for p in self.partitions.values())
+        return self._duplicates + sum(p.ingest.duplicates for p in self.partitions.values())
 
 
 class _PartitionMetrics(Collector):

@@ -357,6 +357,14 @@ class Ingest:
         if batch.changes and self.on_changes is not None:
             self.on_changes(batch.changes)
 
+    def abandon(self) -> None:
+        """After the tasks are cancelled, when nothing more may be committed (the partition
+        went to another worker): a commit still in flight ends on its own; its failure is
+        expected and only logged."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.add_done_callback(_log_abandoned)
+
     async def close(self) -> None:
         """After the tasks are cancelled: commit, in order, everything handled so far."""
         if self._inflight is not None and self._inflight_batch is not None:
@@ -367,3 +375,10 @@ class Ingest:
         if self._batch.messages or self._batch.changes:
             batch, self._batch = self._batch, Batch()
             await self._commit(batch, self._states())
+
+
+def _log_abandoned(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.info(
+            "a checkpoint abandoned with its partition was not stored: %s", done.exception()
+        )

@@ -1,0 +1,263 @@
+"""Three cloud workers over one PostgreSQL share the gateways by partition leases: kill -9 one,
+pause another past its lease (SIGSTOP) and wake it — every field message is processed exactly
+once (per-partition checkpoints count exactly what was published, every sequence seen), every
+alarm is raised once, and the paused worker writes nothing after it was replaced."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+import sqlalchemy as sa
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cloud.cluster.leases import leases
+from cloud.cluster.partition import partition_of
+from cloud.database import open_database
+from cloud.ingest.checkpoint import checkpoints
+from cloud.lifecycle.rule_alarms import alarms
+from gridalarm.brokers import Mosquitto
+from rigs.cloud import write_rules
+from rules import DeviceInfo
+from rules.devices_csv import write_devices_csv
+from tests.postgres import find_bin, postgres_server
+from tests.support import need_service, until
+from wire import DataMessage, encode
+from wire.dedup import SeqTracker
+from wire.topics import data_topic
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 8
+LEASE_S = 3.0
+GATEWAYS = [f"gw-{n:02d}" for n in range(16)]
+PER_GATEWAY = 4
+DEVICES = [
+    DeviceInfo(f"{gw}-fl{k}", gw, "flood", "grid-1", f"b-{gw}", "c-1", 60.0)
+    for gw in GATEWAYS
+    for k in range(PER_GATEWAY)
+]
+HIGH, LOW = 200.0, 50.0  # the test flood rule raises at 150 and clears at 130
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    if find_bin() is None:
+        need_service("PostgreSQL")
+    with postgres_server() as url:
+        yield url
+
+
+class Worker:
+    """One `gridalarm cloud run` process of the cluster."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.dir, self.name = directory, name
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.logfile = directory / f"{name}.log"
+
+    def start(self) -> None:
+        with self.logfile.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gridalarm", "cloud", "run", "--config",
+                 str(self.dir / "cloud.yaml"), "--worker-id", self.name],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill9(self) -> None:
+        self.signal(signal.SIGKILL)
+        assert self.proc is not None
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+        return self.proc.wait(60)
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+
+
+def write_cluster(directory: Path, broker: Mosquitto, pg_url: str) -> None:
+    write_rules(directory)
+    (directory / "devices.csv").write_text(write_devices_csv(DEVICES), encoding="utf-8")
+    config = {
+        "mqtt": {"url": broker.url},
+        "database_url": pg_url,
+        "rules_dir": "rules",
+        "devices_csv": "devices.csv",
+        "sink": {"kind": "none"},
+        "metrics_listen": None,
+        "cluster": {"partitions": PARTITIONS, "lease_s": LEASE_S, "sweep_s": 1.0},
+    }
+    (directory / "cloud.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+class Load:
+    """Gateways publishing numbered readings; device 0 of each gateway crosses the flood
+    threshold up and down, so alarms are raised (and cleared) all through the run."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.stop = threading.Event()
+        self.seqs = dict.fromkeys(GATEWAYS, 0)
+        self.values: dict[str, list[float]] = {d.device: [] for d in DEVICES}
+        self.thread = threading.Thread(target=self._run, name="cluster-load")
+
+    def published(self) -> int:
+        return sum(self.seqs.values())
+
+    def _run(self) -> None:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cluster-load")
+        client.connect("127.0.0.1", self.port)
+        client.loop_start()
+        n = 0
+        while not self.stop.is_set():
+            gw = GATEWAYS[n % len(GATEWAYS)]
+            seq = self.seqs[gw] + 1
+            k = seq % PER_GATEWAY
+            dev = f"{gw}-fl{k}"
+            level = HIGH if k == 0 and (seq // (8 * PER_GATEWAY)) % 2 else LOW
+            msg = DataMessage(gw=gw, dev=dev, seq=seq, ts=time.time(), values={"level_mm": level})
+            client.publish(data_topic(gw, dev), encode(msg), qos=1).wait_for_publish(5)
+            self.seqs[gw] = seq
+            self.values[dev].append(level)
+            n += 1
+            self.stop.wait(0.004)  # ~200 msg/s: the pace of a busy district, not a wait
+        client.disconnect()
+        client.loop_stop()
+
+    def expected_raises(self) -> int:
+        raises = 0
+        for values in self.values.values():
+            high = False
+            for v in values:
+                if not high and v >= 150:
+                    raises, high = raises + 1, True
+                elif high and v <= 130:
+                    high = False
+        return raises
+
+
+def owners(db: sa.Engine) -> dict[int, str | None]:
+    """Each partition's live owner (None: free or expired); {} before the first worker made
+    the lease table."""
+    try:
+        with db.connect() as conn:
+            return {r.partition: r.owner if r.live else None for r in leases(conn)}
+    except sa.exc.ProgrammingError:
+        return {}
+
+
+def all_owned(db: sa.Engine) -> bool:
+    held = owners(db)
+    return len(held) == PARTITIONS and all(o is not None for o in held.values())
+
+
+def epochs(db: sa.Engine) -> dict[int, int]:
+    with db.connect() as conn:
+        return {r.partition: r.epoch for r in leases(conn)}
+
+
+def partition_rows(db: sa.Engine, name: str) -> list[dict[str, object]]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.select(checkpoints.c.value).where(checkpoints.c.name.like(f"{name}.p%"))
+        ).scalars()
+        return [json.loads(v) for v in rows]
+
+
+def processed(db: sa.Engine) -> int:
+    return sum(int(c.get("data", 0)) for c in partition_rows(db, "counts"))  # type: ignore[call-overload]
+
+
+def seen(db: sa.Engine) -> dict[str, SeqTracker]:
+    out: dict[str, SeqTracker] = {}
+    for state in partition_rows(db, "dedup"):
+        for gw in state:
+            out[gw] = SeqTracker.restore({gw: state[gw]})
+    return out
+
+
+async def test_workers_share_partitions_and_survive_kill9_and_a_pause(
+    broker: Mosquitto, pg_url: str, tmp_path: Path
+) -> None:
+    write_cluster(tmp_path, broker, pg_url)
+    db = open_database(pg_url)
+    workers = {name: Worker(tmp_path, name) for name in ("w1", "w2", "w3")}
+    load = Load(broker.port)
+    try:
+        for w in workers.values():
+            w.start()
+        # the partitions' sessions must exist before anything is published for them
+        await until(lambda: all_owned(db), 60, "every partition owned")
+        await until(
+            lambda: set(owners(db).values()) == set(workers), 30, "partitions spread over 3"
+        )
+        load.thread.start()
+        await until(lambda: processed(db) > 300, 30, "the first checkpoints")
+
+        # kill -9 one worker: its partitions move to the others
+        dead = {p for p, o in owners(db).items() if o == "w1"}
+        workers["w1"].kill9()
+        killed_at = time.monotonic()
+        await until(
+            lambda: all(owners(db)[p] in ("w2", "w3") for p in dead), 20, "w1's partitions moved"
+        )
+        moved_s = time.monotonic() - killed_at
+        assert moved_s < 15, f"handover took {moved_s:.1f} s"
+
+        # pause w2 past its lease: w3 takes its partitions; w2 wakes, writes nothing, rejoins
+        await until(lambda: "w2" in owners(db).values(), 20, "w2 to hold partitions")
+        paused = {p for p, o in owners(db).items() if o == "w2"}
+        before = epochs(db)
+        workers["w2"].signal(signal.SIGSTOP)
+        await until(
+            lambda: all(owners(db)[p] == "w3" for p in paused), 30, "w2's partitions taken over"
+        )
+        assert all(epochs(db)[p] > before[p] for p in paused), "a takeover moves the epoch"
+        workers["w2"].signal(signal.SIGCONT)
+        await until(lambda: "lost to another worker" in workers["w2"].log()
+                    or "its lease was taken over" in workers["w2"].log(), 30,
+                    "w2 to notice it was replaced")  # fmt: skip
+        workers["w1"].start()  # a restarted worker rejoins too
+        await until(lambda: set(owners(db).values()) == set(workers), 60, "all three holding again")
+        await until(lambda: processed(db) > load.published() // 2 + 300, 30, "load after it all")
+    finally:
+        load.stop.set()
+        if load.thread.is_alive():
+            load.thread.join(30)
+    try:
+        total = load.published()
+        await until(lambda: processed(db) >= total, 60, f"all {total} messages processed")
+    finally:
+        codes = {name: w.stop() for name, w in workers.items()}
+    logs = {name: w.log()[-3000:] for name, w in workers.items()}
+    assert codes == dict.fromkeys(workers, 0), logs
+    assert processed(db) == total, "every message processed exactly once"
+    trackers = seen(db)
+    for gw, last in load.seqs.items():
+        tracker = trackers[gw]
+        assert not tracker.gaps(gw) and not tracker.lost(gw), f"{gw}: a sequence was missed"
+        assert tracker.snapshot()[gw]["w"] == last, f"{gw}: every seq up to {last} seen"
+    with db.connect() as conn:
+        raised = conn.execute(sa.select(alarms.c.key, alarms.c.raised_ts)).all()
+    db.dispose()
+    assert len(raised) == len(set(raised)), "an alarm was raised twice"
+    assert len(raised) == load.expected_raises(), "every alarm raised once"
+    assert {partition_of(gw, PARTITIONS) for gw in GATEWAYS} <= set(range(PARTITIONS))
