@@ -160,6 +160,56 @@ def alarms(
     _out().print(table)
 
 
+@app.command()
+def partitions(
+    config: ConfigOpt,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help='{"workers": [[id, seconds since seen]], "partitions": [...]}.'
+        ),
+    ] = False,
+) -> None:
+    """Scaled mode: who owns each partition, its epoch, handovers, gateways and how fresh its
+    last checkpoint is (a partition with traffic checkpoints every checkpoint_interval_s)."""
+    from cloud.cluster.status import cluster_status  # noqa: PLC0415 - PostgreSQL mode only
+
+    cfg = _config(config)
+    if cfg.cluster is None:
+        typer.echo(
+            "此配置不是集群模式 / this config has no `cluster:` section: one worker owns every "
+            "gateway",
+            err=True,
+        )
+        raise typer.Exit(2)
+    db = sa.create_engine(cfg.database_url)
+    try:
+        status = cluster_status(db, cfg.cluster.lease_s)
+    except sa.exc.ProgrammingError:
+        typer.echo("no worker has started on this database yet (no lease table)", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    if as_json:
+        body = {"workers": status.workers, "partitions": [p.as_json() for p in status.partitions]}
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=1))
+        return
+    live = ", ".join(f"{w} ({age:.0f} s ago)" for w, age in status.workers) or "none"
+    typer.echo(f"live workers 在线工作进程: {live}")
+    table = Table(
+        "partition 分区", "owner 持有者", "epoch", "lease left 租约剩余", "handovers 交接",
+        "gateways 网关", "devices 设备", "processed 已处理", "last checkpoint 检查点",
+    )  # fmt: skip
+    for p in status.partitions:
+        table.add_row(
+            str(p.partition), p.owner or "— free 空闲", str(p.epoch),
+            "" if p.expires_in_s is None else f"{p.expires_in_s:.1f} s", str(p.handovers),
+            str(p.gateways), str(p.devices), str(p.processed),
+            "never" if p.checkpoint_age_s is None else f"{p.checkpoint_age_s:.1f} s ago",
+        )  # fmt: skip
+    _out().print(table)
+
+
 STATE_ZH = {
     "raised": "已发生", "notified": "已通知", "escalated": "已升级", "acknowledged": "已接单",
     "on_site": "已到场", "resolved": "已完结", "cleared": "已消除",

@@ -6,11 +6,13 @@ alarm is raised once, and the paused worker writes nothing after it was replaced
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from cloud.cluster.partition import partition_of
 from cloud.database import open_database
 from cloud.ingest.checkpoint import checkpoints
 from cloud.lifecycle.rule_alarms import alarms
-from gridalarm.brokers import Mosquitto
+from gridalarm.brokers import Mosquitto, free_port
 from rigs.cloud import write_rules
 from rules import DeviceInfo
 from rules.devices_csv import write_devices_csv
@@ -64,12 +66,14 @@ class Worker:
         self.dir, self.name = directory, name
         self.proc: subprocess.Popen[bytes] | None = None
         self.logfile = directory / f"{name}.log"
+        self.metrics_port = free_port()
 
     def start(self) -> None:
         with self.logfile.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gridalarm", "cloud", "run", "--config",
-                 str(self.dir / "cloud.yaml"), "--worker-id", self.name],
+                 str(self.dir / "cloud.yaml"), "--worker-id", self.name,
+                 "--metrics-listen", f"127.0.0.1:{self.metrics_port}"],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
@@ -91,6 +95,18 @@ class Worker:
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+
+    def owned(self) -> set[int]:
+        """The partitions this worker's /metrics says it holds."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        return {
+            int(m.group(1))
+            for m in re.finditer(
+                r'^gridalarm_partition_owned\{partition="(\d+)"\} 1\.0$', text, re.M
+            )
+        }
 
 
 def write_cluster(directory: Path, broker: Mosquitto, pg_url: str) -> None:
@@ -238,6 +254,21 @@ async def test_workers_share_partitions_and_survive_kill9_and_a_pause(
         workers["w1"].start()  # a restarted worker rejoins too
         await until(lambda: set(owners(db).values()) == set(workers), 60, "all three holding again")
         await until(lambda: processed(db) > load.published() // 2 + 300, 30, "load after it all")
+        shown = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "gridalarm", "cloud", "partitions", "--config",
+                 str(tmp_path / "cloud.yaml"), "--json"],
+                check=True, capture_output=True, timeout=60,
+            ).stdout
+        )  # fmt: skip
+        assert {w for w, _ in shown["workers"]} == set(workers)
+        assert [p["partition"] for p in shown["partitions"]] == list(range(PARTITIONS))
+        assert sum(p["gateways"] for p in shown["partitions"]) == len(GATEWAYS)
+        assert sum(p["handovers"] for p in shown["partitions"]) >= PARTITIONS + len(dead)
+        held = {p["partition"]: p["owner"] for p in shown["partitions"]}
+        for name, w in workers.items():  # each one's metrics agree with the lease table
+            mine = {p for p, o in held.items() if o == name}
+            await until(lambda w=w, mine=mine: w.owned() == mine, 10, f"{name}'s metrics")  # type: ignore[misc]
     finally:
         load.stop.set()
         if load.thread.is_alive():
