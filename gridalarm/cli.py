@@ -13,7 +13,8 @@ from cloud.cli import DEMO_STATE_DIR, rules_app
 from cloud.cli import app as cloud_app
 from edge.cli import app as edge_app
 from firmware_sim.cli import app as sim_app
-from replay.cli import fleet_cmd, record_cmd, replay_cmd
+from gridalarm.fleet_cli import fleet_check_cmd, fleet_cmd
+from replay.cli import record_cmd, replay_cmd
 
 app = typer.Typer(
     name="gridalarm",
@@ -32,7 +33,12 @@ app.command("record", help="Record every wire message from a broker to a file.")
 app.command("replay", help="Replay a recording through a rule set, offline; compare two.")(
     replay_cmd
 )
-sim_app.command("fleet", help="Write a synthetic recording of a whole district.")(fleet_cmd)
+sim_app.command(
+    "fleet", help="A synthetic district: a recording, or live traffic on brokers (--live)."
+)(fleet_cmd)
+sim_app.command(
+    "fleet-check", help="Did the cloud's checkpoints see every seq the live fleet published?"
+)(fleet_check_cmd)
 
 
 @app.command()

@@ -8,7 +8,8 @@ reports its devices as the gateway's poller would: by exception beyond the profi
 deadbands and at each device's heartbeat (``replay.fleet_models``: the synthetic fleet's
 device models and reporter). A gateway can lose its uplink for a while: it keeps what it
 polls meanwhile and, back online, sends the backlog in sequence order with the original
-event times — the catch-up the real gateway's outbox does.
+event times — the catch-up the real gateway's outbox does. Given the nodes of a clustered broker,
+a gateway whose connection fails moves on to the next node, as the real gateway's uplink does.
 
 Cost: a poll per device per ``poll_s`` and a message per device per heartbeat; ~1,500 devices
 at a 300 s heartbeat are a few messages a second.
@@ -20,9 +21,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,7 @@ import aiomqtt
 from replay.fleet_models import (
     PROFILES,
     Model,
+    Overrides,
     Report,
     Reporter,
     Weather,
@@ -108,12 +111,31 @@ class FleetGateway:
         return encode(GatewayStatus(self.id, state, round(now, 3), SOFTWARE, devices))  # type: ignore[arg-type]
 
 
-def build_fleet(devices: list[DeviceInfo], seqs: dict[str, int], now: float) -> list[FleetGateway]:
-    """One gateway per gateway id of *devices*, continuing the sequences in *seqs*."""
+def _scripted(model: Model, overrides: Overrides) -> Model:
+    """*model* with a scripted incident's values laid over it while the incident lasts."""
+
+    def poll(t: float) -> dict[str, float | int | bool]:
+        values = model(t)
+        _active, frame = overrides.at(t)
+        return {**values, **frame} if frame else values
+
+    return poll
+
+
+def build_fleet(
+    devices: list[DeviceInfo],
+    seqs: dict[str, int],
+    now: float,
+    incidents: Mapping[str, Overrides] | None = None,
+) -> list[FleetGateway]:
+    """One gateway per gateway id of *devices*, continuing the sequences in *seqs*; the
+    devices named in *incidents* read what their scripted incidents say."""
     by_gateway: dict[str, list[_Device]] = {}
     for n, info in enumerate(sorted(devices, key=lambda d: d.device)):
         rng = random.Random(n)
         model = _model(info, rng, now)
+        if incidents and info.device in incidents:
+            model = _scripted(model, incidents[info.device])
         # nothing reported yet: the first poll sends a full reading of every device
         reporter = Reporter(PROFILES[info.type], info.heartbeat_s, model(now), now - 1e9)
         by_gateway.setdefault(info.gateway, []).append(_Device(info, model, reporter))
@@ -133,20 +155,28 @@ class LiveFleet:
         poll_s: float = 60.0,
         mqtt5: bool = False,
         shared: bool = False,
+        cluster: Sequence[tuple[str, int]] = (),
+        incidents: Mapping[str, Overrides] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """*shared*: one connection for every gateway (a small broker that cannot hold ~300
         clients); each gateway still numbers its own messages and says online and offline
-        itself, but no last will stands for it."""
-        self._host, self._port, self._seq_file = host, port, seq_file
+        itself, but no last will stands for it. *cluster*: the other nodes of *host*:*port*'s
+        broker; the gateways start spread over the nodes and a gateway whose connection fails
+        tries the next one. *incidents*: scripted values of some devices (``build_fleet``)."""
+        self._seq_file = seq_file
+        self._brokers = [(host, port), *cluster]
         self._poll_s, self._mqtt5, self._clock = poll_s, mqtt5, clock
         self._shared: aiomqtt.Client | None = None
         self._share = shared
-        self.gateways = {g.id: g for g in build_fleet(devices, _read_seqs(seq_file), clock())}
+        fleet = build_fleet(devices, _read_seqs(seq_file), clock(), incidents)
+        self.gateways = {g.id: g for g in fleet}
+        self.broker = {g.id: n % len(self._brokers) for n, g in enumerate(fleet)}  # index
         self.devices = len(devices)
         self.published = 0
         self._connecting = asyncio.Semaphore(CONNECTING)
         self._back_at: dict[str, float] = {}
+        self._until = math.inf
 
     def cut_uplink(self, gateway: str, for_s: float) -> None:
         """*gateway* loses its uplink now for *for_s* seconds, then catches up."""
@@ -154,8 +184,12 @@ class LiveFleet:
         self.gateways[gateway].caught_up.clear()
         self.gateways[gateway].down.set()
 
-    async def run(self) -> None:
-        """Every gateway in one TaskGroup; the sequences are saved on the way out."""
+    async def run(self, until: float | None = None) -> None:
+        """Every gateway in one TaskGroup; the sequences are saved on the way out.
+
+        With *until* (a time of the clock) the gateways poll no more from then on: each sends
+        what it has left, and the run ends once all have."""
+        self._until = math.inf if until is None else until
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if self._share:
@@ -168,11 +202,15 @@ class LiveFleet:
 
     async def _gateways(self) -> None:
         async with asyncio.TaskGroup() as tg:
+            saver = tg.create_task(self._save_every(30.0), name="demo.fleet.seqs")
+            gateways = []
             for n, gw in enumerate(self.gateways.values()):
                 # the first polls within seconds (the console fills at once), then spread
                 offset = min(self._poll_s, FIRST_POLLS_S) * n / max(1, len(self.gateways))
-                tg.create_task(self._gateway(gw, offset), name=f"demo.fleet[{gw.id}]")
-            tg.create_task(self._save_every(30.0), name="demo.fleet.seqs")
+                name = f"demo.fleet[{gw.id}]"
+                gateways.append(tg.create_task(self._gateway(gw, offset), name=name))
+            await asyncio.wait(gateways)  # a failing one cancels the group, and this wait
+            saver.cancel()
 
     def save(self) -> None:
         seqs = {g.id: g.seq for g in self.gateways.values()}
@@ -185,13 +223,15 @@ class LiveFleet:
 
     async def _gateway(self, gw: FleetGateway, offset_s: float) -> None:
         next_poll = self._clock() + offset_s
-        while True:
+        while next_poll < self._until or gw.backlog:
             try:
                 next_poll = await self._session(gw, next_poll)
             except aiomqtt.MqttError as err:
                 if self._shared is not None:
                     raise  # the one shared connection: nothing of ours can reopen it
-                # a real gateway's uplink drops too: it keeps polling and catches up in order
+                # a real gateway's uplink drops too: it keeps polling and catches up in order,
+                # on the next node of a cluster
+                self.broker[gw.id] = (self.broker[gw.id] + 1) % len(self._brokers)
                 logger.warning("fleet %s: uplink lost (%s); reconnecting", gw.id, err)
                 self._back_at[gw.id] = self._clock() + RECONNECT_S * (0.5 + random.random())
                 next_poll = await self._offline(gw, next_poll)
@@ -203,7 +243,8 @@ class LiveFleet:
             if client is None:
                 async with self._connecting:
                     will = gw.status("offline", self._clock())
-                    client = await stack.enter_async_context(self._client(gw.id, will))
+                    broker = self._brokers[self.broker[gw.id]]
+                    client = await stack.enter_async_context(self._client(gw.id, will, broker))
             await _publish_qos1(
                 client, status_topic(gw.id), gw.status("online", self._clock()), True
             )
@@ -214,18 +255,24 @@ class LiveFleet:
             gw.backlog.clear()  # only once all of it went: after a drop it goes again, same seqs
             gw.caught_up.set()
             next_poll = await self._serve(client, gw, next_poll)
+            if not gw.down.is_set():
+                return next_poll  # the run is over: leave as a killed load generator would
             # what the broker's last will would say once it noticed the silence
             await _publish_qos1(
                 client, status_topic(gw.id), gw.status("offline", self._clock()), True
             )
         return await self._offline(gw, next_poll)
 
-    def _client(self, name: str, offline: bytes | None) -> aiomqtt.Client:
-        """A connection for gateway *name*, its last will the *offline* status."""
+    def _client(
+        self, name: str, offline: bytes | None, broker: tuple[str, int] | None = None
+    ) -> aiomqtt.Client:
+        """A connection for gateway *name* (to *broker*, by default the first), its last will
+        the *offline* status."""
+        host, port = broker or self._brokers[0]
         will = None if offline is None else aiomqtt.Will(status_topic(name), offline, 1, True)
         protocol = aiomqtt.ProtocolVersion.V5 if self._mqtt5 else aiomqtt.ProtocolVersion.V311
         return aiomqtt.Client(
-            self._host, self._port, identifier=f"gridalarm-fleet-{name}", will=will,
+            host, port, identifier=f"gridalarm-fleet-{name}", will=will,
             protocol=protocol, keepalive=60,
         )  # fmt: skip
 
@@ -234,8 +281,9 @@ class LiveFleet:
         self.published += 1
 
     async def _serve(self, client: aiomqtt.Client, gw: FleetGateway, next_poll: float) -> float:
-        """Poll and publish until the uplink is cut; return when the next poll is due."""
-        while True:
+        """Poll and publish until the uplink is cut or the run is over; return when the next
+        poll is due."""
+        while next_poll < self._until:
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation, and
             # one of 321 gateways that misses Ctrl-C keeps the whole demo from stopping
             with contextlib.suppress(TimeoutError):
@@ -251,15 +299,17 @@ class LiveFleet:
                 except aiomqtt.MqttError:
                     gw.backlog += batch[i:]  # numbered already: they go out on reconnect
                     raise
+        return next_poll
 
     async def _offline(self, gw: FleetGateway, next_poll: float) -> float:
         """Keep polling into the backlog until the uplink is back."""
         back_at = self._back_at.pop(gw.id, self._clock())
         while (now := self._clock()) < back_at:
-            if next_poll <= now:
+            if next_poll <= now and next_poll < self._until:
                 gw.backlog += gw.poll(now)
                 next_poll += self._poll_s
-            await asyncio.sleep(min(next_poll, back_at) - now)
+            wake = back_at if next_poll >= self._until else min(next_poll, back_at)
+            await asyncio.sleep(wake - now)
         gw.down.clear()
         return next_poll
 

@@ -219,30 +219,40 @@ def _to_broker(file: Path, broker: str, speed: float | None, bar: ProgressBar) -
     )
 
 
+# the synthetic district's options, shared with the root app's live `sim fleet`
+FleetDevices = Annotated[int, typer.Option("--devices", min=1, help="How many devices.")]
+FleetHours = Annotated[float, typer.Option("--hours", min=0.1, help="Span of the recording.")]
+FleetSeed = Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")]
+FleetStart = Annotated[
+    float,
+    typer.Option(
+        "--start", help="Unix time of the first second (default 2024-06-01 00:00 +08:00)."
+    ),
+]
+FleetHeartbeat = Annotated[
+    float,
+    typer.Option(
+        "--heartbeat",
+        min=1.0,
+        help="Device heartbeat in seconds (600 keeps a day ~15M readings; live, the one "
+        "registered in the devices CSV: the cloud's deadman rules scale with it).",
+    ),
+]
+FleetFires = Annotated[int, typer.Option("--fires", min=0, help="Scripted fires.")]
+FleetFaults = Annotated[int, typer.Option("--faults", min=0, help="Devices that stop answering.")]
+FleetProgress = Annotated[bool, typer.Option(help="Show a progress bar.")]
+
+
 def fleet_cmd(  # noqa: PLR0917 - each parameter is a CLI option
     out_file: Annotated[Path, typer.Option("--out", help="Recording to write (.jsonl.gz).")],
-    devices: Annotated[int, typer.Option("--devices", min=1, help="How many devices.")] = 10_000,
-    hours: Annotated[float, typer.Option("--hours", min=0.1, help="Span of the recording.")] = 24.0,
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")] = 1,
-    start: Annotated[
-        float,
-        typer.Option(
-            "--start", help="Unix time of the first second (default 2024-06-01 00:00 +08:00)."
-        ),
-    ] = DEFAULT_START,
-    heartbeat_s: Annotated[
-        float,
-        typer.Option(
-            "--heartbeat",
-            min=1.0,
-            help="Device heartbeat in seconds (600 keeps a day ~15M readings).",
-        ),
-    ] = 600.0,
-    fires: Annotated[int, typer.Option("--fires", min=0, help="Scripted fires.")] = 6,
-    faults: Annotated[
-        int, typer.Option("--faults", min=0, help="Devices that stop answering.")
-    ] = 20,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    devices: FleetDevices = 10_000,
+    hours: FleetHours = 24.0,
+    seed: FleetSeed = 1,
+    start: FleetStart = DEFAULT_START,
+    heartbeat_s: FleetHeartbeat = 600.0,
+    fires: FleetFires = 6,
+    faults: FleetFaults = 20,
+    progress: FleetProgress = True,
 ) -> None:
     """Write a synthetic recording of a district (daily patterns, rain, fires, faults)."""
     opts = FleetOptions(
