@@ -53,6 +53,9 @@ class Escalator:
         self.instance = instance
         self._handler = handler
         self._lock = threading.Lock()
+        # jobs firing now: APScheduler drops a date job from its store when it starts, and
+        # the same id added again while it runs would be skipped (max_instances), not run
+        self._running: set[str] = set()
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": MemoryJobStore()},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -63,8 +66,15 @@ class Escalator:
         """Start on the running event loop (APScheduler needs one)."""
         if self.instance in _handlers:
             raise RuntimeError(f"a desk named {self.instance!r} is running already")
-        _handlers[self.instance] = self._handler
+        _handlers[self.instance] = self._fire
         self.scheduler.start(paused=True)  # resumed after the recovery sweep
+
+    async def _fire(self, timer: Timer) -> None:
+        self._running.add(timer.job_id)
+        try:
+            await self._handler(timer)
+        finally:
+            self._running.discard(timer.job_id)
 
     def resume(self) -> None:
         self.scheduler.resume()
@@ -75,7 +85,8 @@ class Escalator:
             self.scheduler.shutdown(wait=False)
 
     def add(self, timers: Iterable[Timer], *, keep_existing: bool = False) -> int:
-        """Schedule timers (same id: replaced, or kept with *keep_existing*); how many added."""
+        """Schedule timers (same id: replaced, or, with *keep_existing*, kept, as is one
+        firing now); how many added."""
         added = 0
         with self._lock:
             batch = list(timers)
@@ -84,7 +95,9 @@ class Escalator:
                 self.scheduler.pause()
             try:
                 for t in batch:
-                    if keep_existing and self.scheduler.get_job(t.job_id) is not None:
+                    if keep_existing and (
+                        t.job_id in self._running or self.scheduler.get_job(t.job_id) is not None
+                    ):
                         continue
                     self.scheduler.add_job(
                         JOB_FUNC, "date", run_date=datetime.fromtimestamp(t.due_at, UTC),
