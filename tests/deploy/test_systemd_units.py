@@ -49,7 +49,8 @@ def verify(folder: Path, copies: dict[str, str]) -> None:
 def settings(name: str) -> dict[str, list[str]]:
     """The unit's ``Key=value`` lines, every value of a key in order."""
     found: dict[str, list[str]] = {}
-    for line in (UNITS / name).read_text(encoding="utf-8").splitlines():
+    text = (UNITS / name).read_text(encoding="utf-8").replace("\\\n", " ")
+    for line in text.splitlines():
         if "=" in line and not line.startswith("#"):
             key, value = line.split("=", 1)
             found.setdefault(key, []).append(value)
@@ -74,7 +75,7 @@ def test_worker_template_and_target_verify(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["gridalarm-cloud.service", "gridalarm-cloud@.service"])
 def test_cloud_unit_is_notify_with_a_watchdog_and_secrets_from_a_file(name: str) -> None:
-    lines = {key: values[-1] for key, values in settings(name).items()}
+    lines = {key: values[0] for key, values in settings(name).items()}  # the secrets file first
     assert lines["Type"] == "notify"
     assert int(lines["WatchdogSec"]) > 0
     assert lines["EnvironmentFile"].startswith("/etc/gridalarm/")
@@ -82,10 +83,18 @@ def test_cloud_unit_is_notify_with_a_watchdog_and_secrets_from_a_file(name: str)
     assert lines["Restart"] == "always"
 
 
-def test_each_worker_instance_has_its_own_id_and_config_and_belongs_to_the_target() -> None:
+def test_each_worker_instance_has_its_own_id_and_ports_and_belongs_to_the_target() -> None:
     unit = settings("gridalarm-cloud@.service")
     assert "GRIDALARM_WORKER_ID=%H-%i" in unit["Environment"]
-    assert unit["ExecStart"][0].endswith("--config /etc/gridalarm/cloud-%i.yaml")
+    command = unit["ExecStart"][0].split()
+    assert command[command.index("--config") + 1] == "/etc/gridalarm/cloud.yaml"
+    ports: dict[str, set[str]] = {}
+    for option in ("--http-listen", "--metrics-listen"):
+        variable = command[command.index(option) + 1].removeprefix("${").removesuffix("}")
+        (template,) = (e.split("=", 1)[1] for e in unit["Environment"] if e.startswith(variable))
+        ports[option] = {template.replace("%i", str(n)) for n in range(1, 10)}
+        assert len(ports[option]) == 9, option  # instances 1-9 on one host never collide
+    assert not ports["--http-listen"] & ports["--metrics-listen"]
     assert unit["PartOf"] == ["gridalarm-cloud.target"]
     assert unit["WantedBy"] == ["gridalarm-cloud.target"]
     assert settings("gridalarm-cloud.target")["WantedBy"] == ["multi-user.target"]
