@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import MqttConfig
+from edge.config import MqttConfig, read_gateway_config
 from edge.emitter import Emitter, drop_record
 from edge.forwarder import Forwarder
 from edge.outbox import Outbox
@@ -19,6 +19,7 @@ from edge.uplink import LastWill, Uplink
 from rigs.nats import NatsCluster
 from tests.support import Recorder, need_service, until
 from wire import Quality, decode_sequenced, parse_topic
+from wire.yamlconf import ConfigError
 
 GATEWAY = "gw-failover"
 COUNT = 600
@@ -98,3 +99,30 @@ async def test_a_gateway_moves_to_another_node_and_nothing_is_lost(
     assert set(got) == set(range(1, COUNT + 1)), "none lost"
     assert first_arrivals(got) == list(range(1, COUNT + 1)), "in order"
     assert uplink.generation >= 2
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "error"),
+    [
+        (
+            "  urls:\n    - mqtt://n1:1883\n    - http://n2:1883\n",
+            "gw.yaml:5: mqtt.urls[1]: Value error, broker URL 'http://n2:1883': scheme must be",
+        ),
+        ("  url: mqtt://n1:1883\n  urls: [mqtt://n2:1883]\n", "gw.yaml:2: mqtt: Value error, "),
+        ("  urls: []\n", "gw.yaml:3: mqtt.urls: List should have at least 1 item"),
+    ],
+)
+def test_every_broker_url_is_checked_where_it_stands(tmp_path: Path, mqtt: str, error: str) -> None:
+    (tmp_path / "gw.yaml").write_text(f"gateway_id: gw-1\nmqtt:\n{mqtt}")
+    with pytest.raises(ConfigError) as caught:
+        read_gateway_config(tmp_path / "gw.yaml")
+    assert str(caught.value).startswith(f"{tmp_path}/{error}")
+
+
+def test_with_urls_the_first_is_the_url_others_show(tmp_path: Path) -> None:
+    (tmp_path / "gw.yaml").write_text(
+        "gateway_id: gw-1\nmqtt:\n  urls: [mqtt://n1:1883, mqtts://n2]\n"
+    )
+    mqtt = read_gateway_config(tmp_path / "gw.yaml")[0].mqtt
+    assert mqtt.url == "mqtt://n1:1883"
+    assert mqtt.brokers == ["mqtt://n1:1883", "mqtts://n2"]
