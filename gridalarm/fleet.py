@@ -171,7 +171,8 @@ class LiveFleet:
         self._share = shared
         fleet = build_fleet(devices, _read_seqs(seq_file), clock(), incidents)
         self.gateways = {g.id: g for g in fleet}
-        self.broker = {g.id: n % len(self._brokers) for n, g in enumerate(fleet)}  # index
+        # gateway -> the index of its node in [host:port, *cluster]
+        self.broker = {g.id: n % len(self._brokers) for n, g in enumerate(fleet)}
         self.devices = len(devices)
         self.published = 0
         self._connecting = asyncio.Semaphore(CONNECTING)
