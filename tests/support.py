@@ -70,12 +70,18 @@ class Recorder:
 
 
 async def until(
-    condition: Callable[[], Any], timeout_s: float, what: str, step_s: float = 0.02
+    condition: Callable[[], Any],
+    timeout_s: float,
+    what: str,
+    step_s: float = 0.02,
+    report: Callable[[], str] | None = None,
 ) -> Any:
-    """Async twin of wait_until for tests whose event loop also runs simulators or a gateway."""
+    """Async twin of wait_until for tests whose event loop also runs simulators or a gateway;
+    *report* says what was found instead, when it times out."""
     deadline = time.monotonic() + timeout_s
     while not (result := condition()):
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+            found = f": {report()}" if report is not None else ""
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}{found}")
         await asyncio.sleep(step_s)
     return result

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 86400  # MQTT 5: how long the broker keeps our session while we are away
 READ_BURST = 256  # packets read per socket wake-up
+CONNACK_TIMEOUT_S = 30.0  # a cluster node may restore a session from its store meanwhile
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +133,9 @@ class Ingress:
                     return
                 try:
                     await self._connect(client)
+                    await self._connack()
                     delay = 0.5
-                except (OSError, ValueError) as err:
+                except (OSError, ValueError, TimeoutError) as err:
                     self._mark(False, f"cannot connect to the broker {self.url}: {err}")
                     self._next_url()
                     await asyncio.sleep(delay * random.uniform(0.5, 1.5))
@@ -141,6 +143,22 @@ class Ingress:
                     continue
             client.loop_misc()  # keep-alive pings, timeouts
             await asyncio.sleep(1.0)
+
+    async def _connack(self) -> None:
+        """Wait for the broker's answer to CONNECT before anything else: a clustered broker
+        restoring a session from its replicated store takes seconds, and a second CONNECT
+        meanwhile would replace the first and start the restore again."""
+        client = self._client
+        try:
+            async with asyncio.timeout(CONNACK_TIMEOUT_S):
+                while not self.connected.is_set():
+                    if client is None or client.socket() is None:
+                        raise OSError("the broker closed the connection before answering")
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            if client is not None:
+                client.disconnect()
+            raise TimeoutError(f"no CONNACK in {CONNACK_TIMEOUT_S:.0f} s") from None
 
     def _next_url(self) -> None:
         """Fail over: the next broker of the list (a cluster's other nodes)."""
@@ -187,6 +205,7 @@ class Ingress:
                 keyfile=str(cfg.key_file) if cfg.key_file else None,
             )
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_socket_open = self._on_socket_open
@@ -218,9 +237,15 @@ class Ingress:
 
     def _on_socket_close(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
         self._paused = None
-        if self._loop is not None and not self._loop.is_closed():
-            self._in_loop(self._loop.remove_reader, sock)
-            self._in_loop(self._loop.remove_writer, sock)
+        # paho calls this just before closing: take the number now, the socket says -1 after
+        fd = sock.fileno()
+        if fd >= 0 and self._loop is not None and not self._loop.is_closed():
+            self._in_loop(self._forget_fd, fd)
+
+    def _forget_fd(self, fd: int) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(fd)
+        self._loop.remove_writer(fd)
 
     def _on_register_write(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
         if self._loop is not None:
@@ -263,8 +288,8 @@ class Ingress:
         if rc.is_failure:
             self._mark(False, f"broker refused {self._client_id}: {rc}")
             return
-        for topic in self._topics:
-            client.subscribe(self._subscription(topic), qos=1)
+        if self._topics:  # one SUBSCRIBE: one SUBACK says the session is listening
+            client.subscribe([(self._subscription(t), 1) for t in self._topics])
         logger.info(
             "cloud ingress %s: connected to %s (session present: %s)",
             self._client_id,
@@ -273,6 +298,15 @@ class Ingress:
         )
         self._in_loop(self.connected.set)
         self._in_loop(self._mark, True)
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, _mid: int, codes: list[ReasonCode], _p: Any
+    ) -> None:
+        refused = [str(c) for c in codes if c.is_failure]
+        if refused:
+            logger.error("cloud ingress %s: subscription refused: %s", self._client_id, refused)
+        else:
+            logger.info("cloud ingress %s: subscribed (%d topics)", self._client_id, len(codes))
 
     def _subscription(self, topic: str) -> str:
         group = self._config.shared_group

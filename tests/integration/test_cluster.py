@@ -5,8 +5,10 @@ alarm is raised once, and the paused worker writes nothing after it was replaced
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from cloud.ingest.checkpoint import checkpoints
 from cloud.lifecycle.rule_alarms import alarms
 from gridalarm.brokers import Mosquitto, free_port
 from rigs.cloud import write_rules
+from rigs.nats import NatsCluster
 from rules import DeviceInfo
 from rules.devices_csv import write_devices_csv
 from tests.postgres import find_bin, postgres_server
@@ -109,11 +112,11 @@ class Worker:
         }
 
 
-def write_cluster(directory: Path, broker: Mosquitto, pg_url: str) -> None:
+def write_cluster(directory: Path, urls: list[str], pg_url: str, **mqtt: object) -> None:
     write_rules(directory)
     (directory / "devices.csv").write_text(write_devices_csv(DEVICES), encoding="utf-8")
     config = {
-        "mqtt": {"url": broker.url},
+        "mqtt": {"url": urls[0], "failover": urls[1:], **mqtt},
         "database_url": pg_url,
         "rules_dir": "rules",
         "devices_csv": "devices.csv",
@@ -126,37 +129,67 @@ def write_cluster(directory: Path, broker: Mosquitto, pg_url: str) -> None:
 
 class Load:
     """Gateways publishing numbered readings; device 0 of each gateway crosses the flood
-    threshold up and down, so alarms are raised (and cleared) all through the run."""
+    threshold up and down, so alarms are raised (and cleared) all through the run. With
+    several broker ports (a cluster's nodes) a lost connection moves to the next node and the
+    unacknowledged message goes again, same seq, as a gateway's outbox does."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, *ports: int) -> None:
+        self.ports = ports
         self.stop = threading.Event()
         self.seqs = dict.fromkeys(GATEWAYS, 0)
         self.values: dict[str, list[float]] = {d.device: [] for d in DEVICES}
         self.thread = threading.Thread(target=self._run, name="cluster-load")
+        self.reconnects = 0
 
     def published(self) -> int:
         return sum(self.seqs.values())
 
-    def _run(self) -> None:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cluster-load")
-        client.connect("127.0.0.1", self.port)
+    def _connect(self, attempt: int) -> mqtt.Client | None:
+        port = self.ports[attempt % len(self.ports)]
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="cluster-load", protocol=mqtt.MQTTv311
+        )
+        up = threading.Event()
+        client.on_connect = lambda *_a: up.set()
+        try:
+            client.connect("127.0.0.1", port, 10)
+        except OSError:
+            return None
         client.loop_start()
-        n = 0
+        if not up.wait(10):
+            client.loop_stop()
+            return None
+        return client
+
+    def _run(self) -> None:
+        attempt, n = 0, 0
+        client = self._connect(attempt)
         while not self.stop.is_set():
+            if client is None or not client.is_connected():
+                if client is not None:
+                    client.loop_stop()
+                attempt += 1
+                self.reconnects += 1
+                client = self._connect(attempt)
+                continue
             gw = GATEWAYS[n % len(GATEWAYS)]
             seq = self.seqs[gw] + 1
             k = seq % PER_GATEWAY
             dev = f"{gw}-fl{k}"
             level = HIGH if k == 0 and (seq // (8 * PER_GATEWAY)) % 2 else LOW
             msg = DataMessage(gw=gw, dev=dev, seq=seq, ts=time.time(), values={"level_mm": level})
-            client.publish(data_topic(gw, dev), encode(msg), qos=1).wait_for_publish(5)
+            info = client.publish(data_topic(gw, dev), encode(msg), qos=1)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(5)
+            if not info.is_published():
+                continue  # not acknowledged: the same message again, on the next node
             self.seqs[gw] = seq
             self.values[dev].append(level)
             n += 1
             self.stop.wait(0.004)  # ~200 msg/s: the pace of a busy district, not a wait
-        client.disconnect()
-        client.loop_stop()
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
 
     def expected_raises(self) -> int:
         raises = 0
@@ -168,6 +201,30 @@ class Load:
                 elif high and v <= 130:
                     high = False
         return raises
+
+
+def subscribed(workers: dict[str, Worker]) -> int:
+    """Partitions whose broker confirmed their subscriptions."""
+    found = set()
+    for w in workers.values():
+        found |= set(re.findall(r"gridalarm-cloud-p(\d+): subscribed", w.log()))
+    return len(found)
+
+
+def missing(db: sa.Engine, load: Load) -> str:
+    """Per gateway: the sequences the checkpoints have not seen (for a failure's message)."""
+    trackers = seen(db)
+    out = {}
+    for gw, last in load.seqs.items():
+        tracker = trackers.get(gw)
+        if tracker is None:
+            out[gw] = f"nothing of 1..{last}"
+            continue
+        top = tracker.snapshot()[gw]["w"]
+        gaps = tracker.gaps(gw) + ([(top + 1, last)] if top < last else [])
+        if gaps:
+            out[gw] = str(gaps)
+    return f"processed {processed(db)} of {load.published()}; missing {out}"
 
 
 def owners(db: sa.Engine) -> dict[int, str | None]:
@@ -213,7 +270,7 @@ def seen(db: sa.Engine) -> dict[str, SeqTracker]:
 async def test_workers_share_partitions_and_survive_kill9_and_a_pause(
     broker: Mosquitto, pg_url: str, tmp_path: Path
 ) -> None:
-    write_cluster(tmp_path, broker, pg_url)
+    write_cluster(tmp_path, [broker.url], pg_url)
     db = open_database(pg_url)
     workers = {name: Worker(tmp_path, name) for name in ("w1", "w2", "w3")}
     load = Load(broker.port)
@@ -292,3 +349,65 @@ async def test_workers_share_partitions_and_survive_kill9_and_a_pause(
     assert len(raised) == len(set(raised)), "an alarm was raised twice"
     assert len(raised) == load.expected_raises(), "every alarm raised once"
     assert {partition_of(gw, PARTITIONS) for gw in GATEWAYS} <= set(range(PARTITIONS))
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[NatsCluster]:
+    if shutil.which("nats-server") is None and not Path("/usr/sbin/nats-server").exists():
+        need_service("nats-server (apt-get install nats-server)")
+    (tmp_path / "nats").mkdir()
+    with NatsCluster(tmp_path / "nats") as c:
+        yield c
+
+
+async def test_workers_and_gateways_move_to_another_node_when_theirs_dies(
+    nats: NatsCluster, pg_url: str, tmp_path: Path
+) -> None:
+    # a database of its own: the module's other test left partitions and counts behind
+    with postgres_server() as url:
+        await _nats_node_death(nats, url, tmp_path)
+
+
+async def _nats_node_death(nats: NatsCluster, pg_url: str, tmp_path: Path) -> None:
+    urls = [f"mqtt://127.0.0.1:{port}" for port in nats.mqtt_ports]
+    write_cluster(tmp_path, urls, pg_url, protocol="3.1.1")  # NATS speaks MQTT 3.1.1
+    db = open_database(pg_url)
+    workers = {name: Worker(tmp_path, name) for name in ("w1", "w2")}
+    load = Load(*nats.mqtt_ports)
+    try:
+        for w in workers.values():
+            w.start()
+        await until(lambda: all_owned(db), 60, "every partition owned")
+        await until(lambda: set(owners(db).values()) == set(workers), 30, "spread over 2")
+        # a NATS session's subscriptions take about a second each to be in place
+        await until(lambda: subscribed(workers) >= PARTITIONS, 60, "every partition subscribed")
+        load.thread.start()
+        await until(lambda: processed(db) > 300, 60, "the first checkpoints")
+        nats.kill(0)  # the node everyone is connected to
+        at = processed(db)
+        await until(lambda: load.reconnects > 0, 30, "the load to move to another node")
+        await until(lambda: processed(db) > at + 1000, 90, "processing to go on after the death")
+        for w in workers.values():
+            assert w.proc is not None and w.proc.poll() is None, w.log()[-3000:]
+    finally:
+        load.stop.set()
+        if load.thread.is_alive():
+            load.thread.join(30)
+    try:
+        total = load.published()
+        await until(
+            lambda: processed(db) >= total, 90, f"all {total} messages processed",
+            report=lambda: missing(db, load),
+        )  # fmt: skip
+    finally:
+        codes = {name: w.stop() for name, w in workers.items()}
+    assert codes == dict.fromkeys(workers, 0), {n: w.log()[-3000:] for n, w in workers.items()}
+    assert processed(db) == total, "every message processed exactly once"
+    trackers = seen(db)
+    for gw, last in load.seqs.items():
+        assert trackers[gw].snapshot()[gw]["w"] == last, f"{gw}: every seq up to {last} seen"
+        assert not trackers[gw].gaps(gw), f"{gw}: a sequence was missed"
+    with db.connect() as conn:
+        raised = conn.execute(sa.select(alarms.c.key, alarms.c.raised_ts)).all()
+    db.dispose()
+    assert len(raised) == len(set(raised)) == load.expected_raises(), "every alarm raised once"
