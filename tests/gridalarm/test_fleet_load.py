@@ -6,19 +6,22 @@ The fleet's seq file and checkpoint rows made from what a subscriber received pa
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
-from cloud.database import open_database
+from cloud.database import connect, open_database
 from cloud.ingest.checkpoint import commit_checkpoint
 from gridalarm.brokers import Mosquitto
+from gridalarm.fleetcheck import check_fleet
 from gridalarm.fleetload import LoadOptions, district, plan_alarms
 from rules.devices_csv import read_devices_csv
-from tests.support import Recorder
+from tests.support import Recorder, wait_until
 from wire import EventMessage, decode_sequenced, parse_topic
 from wire.dedup import SeqTracker
 from wire.topics import TopicKind
@@ -58,7 +61,7 @@ def test_alarms_are_spread_over_the_run_each_on_its_own_device() -> None:
     assert 1000 < starts[0] and starts[-1] < 1600 - 2 * opts.poll_s  # noqa: SIM300 - a range
     fire = next(i for i in incidents if i.kind == "fire")
     assert overrides[fire.target].at(fire.start)[1] == {
-        "alarm": True, "obscuration_pct_per_m": pytest.approx(6, abs=3), "temperature_c": 31.5,
+        "alarm": True, "obscuration_pct_per_m": pytest.approx(6.75, abs=2.25),
     }  # fmt: skip
     assert not overrides[fire.target].at(fire.start - 10)[0], "quiet before it starts"
 
@@ -117,3 +120,49 @@ def test_the_recording_still_wants_out_without_live(tmp_path: Path) -> None:
     run = gridalarm("sim", "fleet", "--devices", "10")
     assert run.returncode == 2
     assert "--out" in run.stderr
+
+
+def test_a_cloud_that_ingested_a_live_run_passes_the_fleet_check(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    fleet = ["sim", "fleet", "--live", "--gateways", "5", "--devices", "200", "--broker", url]
+    # the district's devices first (--duration 0 publishes nothing), for the cloud to register
+    first = gridalarm(*fleet, "--duration", "0", "--devices-csv", str(tmp_path / "devices.csv"))
+    assert first.returncode == 0, first.stderr
+    config = {
+        "mqtt": {"url": url, "client_id": "cloud-fleet"},
+        "database_url": "sqlite:///cloud.sqlite",
+        "devices_csv": "devices.csv",
+        "sink": {"kind": "none"},
+        "metrics_listen": None,
+    }
+    (tmp_path / "cloud.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    log = tmp_path / "cloud.log"
+    with log.open("ab") as out:
+        cloud = subprocess.Popen(
+            [sys.executable, "-m", "gridalarm", "cloud", "run", "--config", "cloud.yaml"],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "(session present" in log.read_text(), 30, "the cloud to subscribe")
+        db = connect(f"sqlite:///{tmp_path / 'cloud.sqlite'}")  # the cloud made the tables
+        seq_file = tmp_path / "fleet.json"
+        incidents = tmp_path / "incidents.json"
+        run = gridalarm(
+            *fleet, "--rate", "200", "--duration", "3", "--seq-file", str(seq_file),
+            "--alarms", "2", "--incidents", str(incidents),
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        published = json.loads(seq_file.read_text())
+        wait_until(lambda: check_fleet(db, published).ok, 30, "the cloud to checkpoint all")
+        result = check_fleet(db, published)
+        db.dispose()
+        board = gridalarm("cloud", "alarms", "--config", str(tmp_path / "cloud.yaml"), "--json")
+    finally:
+        cloud.send_signal(signal.SIGTERM)
+        cloud.wait(30)
+    assert result.handled == result.published == sum(published.values()) > 0
+    raised = sorted(a["key"] for a in json.loads(board.stdout)["alarms"])
+    fires = sorted(f"{i['target']}/smoke-fire" for i in json.loads(incidents.read_text()))
+    assert raised == fires and len(fires) == 2, "each incident raised its alarm, once"
