@@ -3,6 +3,8 @@ partition), written here by the cloud's own commit_checkpoint into a real SQLite
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,3 +107,17 @@ def test_the_check_reads_partition_rows_on_postgresql() -> None:
             db.dispose()
     assert [g.missing for g in result.gateways] == [[], [(2, 2)]]
     assert not result.ok
+
+
+def test_the_command_exits_1_and_names_what_is_missing(db: Engine, tmp_path: Path) -> None:
+    commit_checkpoint(db, [], {"dedup.p0": seen(gw_0=[1, 2, 4])})
+    (tmp_path / "fleet.json").write_text('{"gw-0": 4}')
+    database = str(tmp_path / "cloud.sqlite")
+    run = subprocess.run(
+        [sys.executable, "-m", "gridalarm", "sim", "fleet-check", "--seq-file",
+         str(tmp_path / "fleet.json"), "--database", database],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert run.stdout.splitlines()[0] == "gw-0: published 1..4, seen 3; missing 3"
+    assert run.stdout.splitlines()[-1] == "FAILED"
