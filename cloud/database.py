@@ -13,13 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cloud.dbsession import engine_options
 from cloud.ingest import checkpoint, devices
 from cloud.lifecycle import rule_alarms
 
 
 def connect(url: str) -> Engine:
     """The engine; SQLite gets WAL (readers never block the writer)."""
-    engine = sa.create_engine(url, future=True)
+    engine = sa.create_engine(url, future=True, **engine_options(url))
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -56,7 +57,8 @@ class SetupLock:
         self._engine: Engine | None = None
         self._conn: sa.Connection | None = None
         if url.startswith("postgresql"):
-            self._engine = connect(url)
+            # no transaction around it: a session idle in one is ended after a few seconds
+            self._engine = connect(url).execution_options(isolation_level="AUTOCOMMIT")
             self._conn = self._engine.connect()
             self._conn.exec_driver_sql(f"SELECT pg_advisory_lock({SETUP_LOCK})")
 

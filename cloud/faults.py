@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from sqlalchemy import exc as sa_exc
 
+from cloud.dbsession import IDLE_IN_TRANSACTION_SQLSTATE
 from cloud.health import Health
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ def is_transient(err: BaseException) -> bool:
         return True
     if isinstance(err, sa_exc.DBAPIError) and err.connection_invalidated:
         return True
+    if getattr(getattr(err, "orig", None), "sqlstate", None) == IDLE_IN_TRANSACTION_SQLSTATE:
+        return True  # the server ended a session that stalled mid-transaction: do it again
     return isinstance(err, OSError) and err.errno in TRANSIENT_ERRNOS
 
 
@@ -41,9 +44,7 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
 
 
-async def until_done(
-    op: Callable[[], T], *, part: str, health: Health | None, what: str
-) -> T:
+async def until_done(op: Callable[[], T], *, part: str, health: Health | None, what: str) -> T:
     """Run blocking *op* in a thread until it succeeds; transient faults wait and retry.
 
     While it fails *part* is not ready (one log line when that starts, one when it ends).
