@@ -96,21 +96,23 @@ class BrigadeSender:
                            "resending, same idempotency keys", n)  # fmt: skip
         return n
 
-    async def _sweep_every(self, period_s: float, live: LiveWorkers) -> None:
+    async def _sweep_every(self, period_s: float) -> None:
+        """With several workers: take over dead workers' claims, and look at the queue
+        (what another worker's transactions queued kicks only that worker)."""
         while True:
             await asyncio.sleep(period_s)  # a period, not a wait for a condition
-            n = await self._db_call(functools.partial(self.recover_orphaned, live), "recovering")
-            if n:
-                self.kick()
+            if self._live is not None:
+                live = self._live
+                await self._db_call(functools.partial(self.recover_orphaned, live), "recovering")
+            self.kick()
 
     async def run(self) -> None:
         """Claim what is due and POST each message in a task of its own, so a brigade that
         hangs until the timeout holds up no other brigade's alarm."""
         await self._db_call(self.recover, "recovering")
         async with asyncio.TaskGroup() as posts:
-            if self._sweep_s is not None and self._live is not None:
-                posts.create_task(self._sweep_every(self._sweep_s, self._live),
-                                  name="brigade.sweep")  # fmt: skip
+            if self._sweep_s is not None:
+                posts.create_task(self._sweep_every(self._sweep_s), name="brigade.sweep")
             while True:
                 self._kick.clear()
                 room = self._cfg.batch - self._in_flight

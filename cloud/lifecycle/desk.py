@@ -41,7 +41,7 @@ from cloud.lifecycle.reports import HazardReport
 from cloud.lifecycle.rule_alarms import AlarmChange
 from cloud.lifecycle.sender import OutboxSender
 from cloud.lifecycle.steps import StepContext, Timer
-from cloud.lifecycle.tables import open_lifecycle_db
+from cloud.lifecycle.tables import Borrowed, open_lifecycle_db
 
 logger = logging.getLogger(__name__)
 # the cloud workers alive now, judged inside the given transaction (e.g. by heartbeats)
@@ -77,6 +77,7 @@ class AlarmDesk:
         timer the tables hold (a dead worker's fire here), and, given *live_workers*, resend
         what dead workers left ``sending``. None: one worker, no sweep."""
         self.db = open_lifecycle_db(db_url)
+        self._borrowed = Borrowed(self.db)
         self.config = config
         renderer = renderer or PlainRenderer()
         ctx = StepContext(config, dispatcher, renderer, feed)
@@ -128,7 +129,7 @@ class AlarmDesk:
 
     def close(self) -> None:
         self.escalator.shutdown()
-        self.db.dispose()
+        self._borrowed.close()  # after the database calls of cancelled tasks end
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -192,18 +193,18 @@ class AlarmDesk:
 
     async def sweep(self) -> None:
         """Take over what another worker left: its ``sending`` messages (if it is dead), the
-        alarms it stored but never adopted, and every pending timer (kept if scheduled
-        here already). Firing a timer another worker fires too is harmless (``steps``)."""
+        alarms it stored but never adopted, its queued messages, and every pending timer
+        (kept if scheduled here already). Firing a timer another worker fires too is
+        harmless (``steps``)."""
         if self._live is not None:
             live = self._live
-            if await self._retry(lambda: self.outbox.recover_orphaned(live), "outbox claims"):
-                self.outbox.kick()
+            await self._retry(lambda: self.outbox.recover_orphaned(live), "outbox claims")
         adopted = await self._retry(self.lifecycle.adopt_orphans, "adopting alarms")
         self.escalator.add(adopted)
         timers = await self._retry(self.lifecycle.timers, "reading timers")
         self.escalator.add(timers, keep_existing=True)
-        if adopted:
-            self._committed()
+        # the outboxes too: what a dead worker enqueued and never sent is sent here
+        self._committed()
 
     async def _sweep_every(self, period_s: float) -> None:
         while True:

@@ -104,12 +104,19 @@ class Lifecycle:
     def report(self, report: reports.HazardReport) -> tuple[int, list[Timer]]:
         """A worker's hazard report: an alarm dispatched like a sensor's (a repeat: the same)."""
         now = self.clock()
-        with self.db.begin() as conn:
-            found = reports.existing(conn, report.report_id)
-            if found is not None:
-                return found, []
-            row = reports.store(conn, report, now)
-            return int(row.id), self._adopt(conn, row, now)
+        try:
+            with self.db.begin() as conn:
+                found = reports.existing(conn, report.report_id)
+                if found is not None:
+                    return found, []
+                row = reports.store(conn, report, now)
+                return int(row.id), self._adopt(conn, row, now)
+        except sa.exc.IntegrityError:
+            with self.db.connect() as conn:  # the same form, sent to two workers at once
+                found = reports.existing(conn, report.report_id)
+            if found is None:
+                raise
+            return found, []
 
     def _raise(self, conn: Connection, c: AlarmChange, now: float) -> list[Timer]:
         row = self._open_alarm(conn, alarms.c.key == c.key)

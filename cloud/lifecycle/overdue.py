@@ -35,9 +35,11 @@ def refresh(db: Engine, now: float) -> tuple[int, float | None]:
             ("acknowledge", _ack_late(now), L.c.overdue_ack),
             ("resolve", _resolve_late(now), L.c.overdue_resolve),
         ):
+            # locked: another worker flagging the same breach waits, then finds it flagged
             rows = conn.execute(
                 sa.select(L.c.alarm_id, L.c.key, L.c.severity, L.c.ack_due_at,
-                          L.c.resolve_due_at).where(late)
+                          L.c.resolve_due_at).where(late).order_by(L.c.alarm_id)
+                .with_for_update()
             ).all()  # fmt: skip
             if not rows:
                 continue

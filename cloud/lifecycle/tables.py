@@ -6,6 +6,7 @@ people together); ``channel`` and ``note`` ride in its ``detail`` JSON.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import sqlalchemy as sa
@@ -132,3 +133,34 @@ def open_lifecycle_db(url: str) -> Engine:
     rule_alarms.metadata.create_all(db)  # the alarms and alarm_events we read and append to
     metadata.create_all(db)
     return db
+
+
+class Borrowed:
+    """How many connections are out of *db*'s pool, to dispose of it only once they are back.
+
+    A task cancelled while its database call runs in a thread (``asyncio.to_thread``) leaves
+    the thread running; disposing of the engine under it would orphan its connection (never
+    closed). ``close`` waits, a bounded while, for such calls to end first.
+    """
+
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+        self._out = 0
+        self._cond = threading.Condition()
+        sa.event.listen(db, "checkout", self._checkout)
+        sa.event.listen(db, "checkin", self._checkin)
+
+    def _checkout(self, *_args: Any) -> None:
+        with self._cond:
+            self._out += 1
+
+    def _checkin(self, *_args: Any) -> None:
+        with self._cond:
+            self._out -= 1
+            self._cond.notify_all()
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """Dispose of the engine once its connections are back (or *wait_s* has passed)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._out <= 0, timeout=wait_s)
+        self.db.dispose()

@@ -9,9 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from cloud.brigade.body import Message
-from cloud.brigade.delivery import claim, recover_orphaned, recover_sending
+from cloud.brigade.delivery import Sent, claim, record, recover_orphaned, recover_sending
 from cloud.brigade.feed import Delivery, brigade_messages, create_feed_tables
+from cloud.config import BrigadeConfig
 from cloud.database import open_database
+from cloud.lifecycle.tables import open_lifecycle_db
 from tests.postgres import find_bin, postgres_server
 from tests.support import need_service
 
@@ -23,6 +25,7 @@ def pg() -> Iterator[sa.Engine]:
     with postgres_server() as url:
         db = open_database(url)
         create_feed_tables(db)
+        open_lifecycle_db(url).dispose()  # the audit of a recorded result reads its alarms
         yield db
         db.dispose()
 
@@ -73,3 +76,23 @@ def test_a_dead_workers_sending_rows_go_back_to_pending_and_a_live_ones_stay(
 def _claim(db: sa.Engine, claimer: str) -> list[Message]:
     with db.begin() as conn:
         return claim(conn, 10.0, 10, claimer)
+
+
+def test_a_late_record_of_a_claim_taken_over_is_left_to_the_new_claimer(pg: sa.Engine) -> None:
+    with pg.begin() as conn:
+        conn.execute(sa.delete(brigade_messages))
+        conn.execute(sa.insert(brigade_messages), [pending(1)])
+    (dead,) = _claim(pg, "worker-a")  # posted, then worker-a was judged dead
+    with pg.begin() as conn:
+        assert recover_orphaned(conn, {"worker-b"}) == 1
+    (again,) = _claim(pg, "worker-b")
+    with pg.begin() as conn:  # worker-a comes back and records its post: not its claim now
+        record(conn, [Sent(dead, delivered=True, status=200)], BrigadeConfig(), 20.0, "worker-a")
+    with pg.connect() as conn:
+        row = conn.execute(sa.select(brigade_messages)).one()
+    assert (row.state, row.claimed_by) == ("sending", "worker-b")
+    with pg.begin() as conn:
+        record(conn, [Sent(again, delivered=True, status=200)], BrigadeConfig(), 21.0, "worker-b")
+    with pg.connect() as conn:
+        row = conn.execute(sa.select(brigade_messages)).one()
+    assert (row.state, row.delivered_at) == ("delivered", 21.0)

@@ -7,6 +7,7 @@ workers' heartbeats; one worker is a separate process for the kill.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import logging
@@ -24,13 +25,26 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from cloud.lifecycle import Lifecycle, OutboundMessage, PlainRenderer, Target
+from cloud.brigade import delivery
+from cloud.brigade.feed import brigade_messages
+from cloud.brigade.sender import BrigadeSender, LiveWorkers
+from cloud.brigade.webhook import WebhookClient
+from cloud.lifecycle import Lifecycle, OutboundMessage, PlainRenderer, Target, reports
 from cloud.lifecycle import outbox as ob
 from cloud.lifecycle.model import Rendered
+from cloud.lifecycle.overdue import refresh
+from cloud.lifecycle.reports import HazardKind, HazardReport
 from cloud.lifecycle.rule_alarms import AlarmChange, alarm_events, alarms
 from cloud.lifecycle.steps import StepContext, Timer, locked
-from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms, open_lifecycle_db, outbox
+from cloud.lifecycle.tables import (
+    Borrowed,
+    escalation_steps,
+    lifecycle_alarms,
+    open_lifecycle_db,
+    outbox,
+)
 from rigs.standins import TwilioStandin
+from rigs.standins.brigade import BrigadeStandin
 from rigs.standins.twilio_api import IDEMPOTENCY_HEADER
 from tests.cloud.lifecycle_worker import (
     MESSAGES_PER_ALARM,
@@ -42,6 +56,7 @@ from tests.cloud.lifecycle_worker import (
     expected_ids,
     worker_desk,
 )
+from tests.cloud.test_brigade_sender import FAST, WallClock, setup_life
 from tests.cloud.test_lifecycle_fixtures import change, commit, config
 from tests.cloud.test_lifecycle_fixtures import rows as select
 from tests.postgres import find_bin, postgres_server
@@ -334,3 +349,100 @@ def test_a_dead_workers_claims_are_resent_by_another_and_recorded_by_it_alone(ur
     rows = select(url, sa.select(outbox.c.state, outbox.c.receipt, outbox.c.claimed_by))
     assert sorted(tuple(r) for r in rows) == [("sent", "ok", "w-b")] * 2
     db.dispose()
+
+
+def test_two_workers_folding_one_persons_alerts_at_once_make_one_summary(url: str) -> None:
+    db = open_lifecycle_db(url)
+    now = time.time()
+    with db.begin() as conn:  # three alerts to one person in one window: two are held
+        for i in range(3):
+            ob.enqueue(conn, message_id=f"m{i}", alarm_id=i, target=Target("p1"),
+                       rendered=Rendered("fire", "https://g.cn/m/x"), channels=["sms"],
+                       now=now - 120, window_s=60)  # fmt: skip
+
+    def fold() -> int:
+        with db.begin() as conn:
+            return ob.make_summaries(conn, PlainRenderer(), now, 60)
+
+    def hold(conn: sa.Connection) -> None:
+        conn.execute(sa.select(outbox).where(outbox.c.state == "held").with_for_update())
+
+    assert sorted(race(url, hold, fold, fold)) == [0, 1]
+    kinds = select(url, sa.select(outbox.c.kind, outbox.c.state).order_by(outbox.c.id))
+    assert sorted(tuple(k) for k in kinds) == [
+        ("alert", "grouped"), ("alert", "grouped"), ("alert", "pending"), ("summary", "pending")
+    ]  # fmt: skip
+    db.dispose()
+
+
+def test_two_workers_flagging_one_breach_at_once_audit_it_once(
+    url: str, two: tuple[Lifecycle, Lifecycle]
+) -> None:
+    (c,) = raise_alarms(url, 1)
+    two[0].apply_changes([c])
+    late = time.time() + 601  # past the acknowledgement's SLA (600 s), not the resolution's
+    results = race(
+        url, lambda conn: locked(conn, 1), lambda: refresh(two[0].db, late),
+        lambda: refresh(two[1].db, late),
+    )  # fmt: skip
+    assert sorted(flipped for flipped, _ in results) == [0, 1]
+    assert len(select(url, sa.select(alarm_events).where(alarm_events.c.kind == "overdue"))) == 1
+
+
+def test_one_hazard_report_sent_to_two_workers_at_once_is_one_alarm(
+    url: str, two: tuple[Lifecycle, Lifecycle]
+) -> None:
+    report = HazardReport(report_id="r-0123456789abcdef", reporter="w3",
+                          kind=HazardKind.BLOCKED_EXIT)  # fmt: skip
+    first, second = two
+    stored: list[int] = []
+
+    def hold(conn: sa.Connection) -> None:  # a third worker is storing it right now
+        stored.append(int(reports.store(conn, report, time.time()).id))
+
+    results = race(url, hold, lambda: first.report(report), lambda: second.report(report))
+    assert results == [(stored[0], []), (stored[0], [])]  # no error: the one alarm
+
+
+# -- the brigade webhook queue shared by workers ---------------------------------------------
+@contextlib.asynccontextmanager
+async def brigade_worker(url: str, worker: str, live: LiveWorkers) -> AsyncIterator[None]:
+    """One worker's brigade sender on its own engine, sweeping often."""
+    db = Borrowed(open_lifecycle_db(url))
+    async with WebhookClient(FAST) as client:
+        sender = BrigadeSender(db.db, FAST, client, claimer=worker, sweep_s=0.2,
+                               live_workers=live)  # fmt: skip
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(sender.run(), name=f"brigade[{worker}]")
+            yield
+            task.cancel()
+    db.close()
+
+
+def delivered(url: str) -> int:
+    q = sa.select(sa.func.count()).where(brigade_messages.c.state == "delivered")
+    return int(select(url, q)[0][0])
+
+
+async def test_two_workers_post_each_brigade_message_once_and_a_dead_workers_too(
+    url: str,
+) -> None:
+    with BrigadeStandin() as standin:
+        life, secret = setup_life(url, WallClock(), standin.url + "/hook")
+        standin.secrets.append(secret)
+        changes = [change(f"smk-1/smoke-fire-{i}", category="fire") for i in range(20)]
+        commit(url, changes)
+        life.apply_changes(changes)
+        with life.db.begin() as conn:  # a third worker claimed these, then died mid-post
+            dead = [m.message_id for m in delivery.claim(conn, time.time(), 5, "w-dead")]
+        live: LiveWorkers = lambda conn: ["w-a", "w-b"]  # noqa: E731 - the heartbeats' verdict
+        async with brigade_worker(url, "w-a", live), brigade_worker(url, "w-b", live):
+            await until(lambda: delivered(url) == 20, 20, "every message posted and recorded")
+        life.db.dispose()
+        assert standin.duplicates == 0  # none posted twice, the dead worker's included
+    q = sa.select(brigade_messages.c.message_id, brigade_messages.c.state,
+                  brigade_messages.c.claimed_by)  # fmt: skip
+    got = {r.message_id: (r.state, r.claimed_by) for r in select(url, q)}
+    assert len(got) == 20 and {s for s, _ in got.values()} == {"delivered"}
+    assert {w for _, w in got.values()} <= {"w-a", "w-b"}
+    assert len(dead) == 5 and {got[m][1] for m in dead} <= {"w-a", "w-b"}  # taken over
