@@ -14,10 +14,10 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from cloud.brigade import delivery, directory
 from cloud.brigade.answers import PAGE_KIND, rejection_token
@@ -30,12 +30,11 @@ from cloud.brigade.webhook import Post
 from cloud.config import BrigadeConfig
 from cloud.faults import DATABASE, until_done
 from cloud.health import Health
+from cloud.lifecycle.protocols import LiveWorkers
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# the cloud workers alive now, judged inside the given transaction (e.g. by heartbeats)
-LiveWorkers = Callable[[Connection], Iterable[str]]
 IDLE_WAIT_S = 60.0  # longest sleep with nothing due (a kick wakes it sooner)
 FAULT_AFTER = 3  # failures running before a brigade shows as a fault (one is a blip)
 Pager = Callable[[int, str, str, dict[str, Any], str], Awaitable[bool]]

@@ -2,6 +2,8 @@
 
 Wiring: ``AlarmDesk(db_url, load_config(path), dispatcher=..., sender=...,
 renderer=..., close_rule_alarm=engine.close)``; ``ingest.on_changes = desk.on_changes``.
+Several workers on one PostgreSQL add ``worker_id=<the worker's id>, sweep_s=5.0,
+live_workers=<LiveWorkers>`` (see ``AlarmDesk``).
 """
 
 from cloud.lifecycle.config import LifecycleConfig, load_config

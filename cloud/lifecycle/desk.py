@@ -26,8 +26,6 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy.engine import Connection
-
 from cloud.faults import DATABASE, until_done
 from cloud.health import Health
 from cloud.lifecycle.config import LifecycleConfig
@@ -36,7 +34,14 @@ from cloud.lifecycle.lifecycle import Action, Lifecycle
 from cloud.lifecycle.model import ActionResult, Outcome
 from cloud.lifecycle.overdue import refresh
 from cloud.lifecycle.plaintext import PlainRenderer
-from cloud.lifecycle.protocols import AlarmFeed, CloseRuleAlarm, Dispatcher, Renderer, Sender
+from cloud.lifecycle.protocols import (
+    AlarmFeed,
+    CloseRuleAlarm,
+    Dispatcher,
+    LiveWorkers,
+    Renderer,
+    Sender,
+)
 from cloud.lifecycle.reports import HazardReport
 from cloud.lifecycle.rule_alarms import AlarmChange
 from cloud.lifecycle.sender import OutboxSender
@@ -44,8 +49,6 @@ from cloud.lifecycle.steps import StepContext, Timer
 from cloud.lifecycle.tables import Borrowed, open_lifecycle_db
 
 logger = logging.getLogger(__name__)
-# the cloud workers alive now, judged inside the given transaction (e.g. by heartbeats)
-LiveWorkers = Callable[[Connection], Iterable[str]]
 
 CHANGES_PER_TX = 500  # rule transitions handled per lifecycle transaction
 MAX_PENDING_CHANGES = 20_000  # past this, ingest waits before its next checkpoint

@@ -7,11 +7,13 @@
 - ``Renderer``: the notify templates (zh-CN / en, signed link); ``PlainRenderer`` until then.
 - ``CloseRuleAlarm``: ``rules.Engine.close`` (called on the event loop after a person resolves).
 - ``AlarmFeed``: ``cloud.brigade.feed.BrigadeFeed`` (the brigades' durable message queue).
+- ``LiveWorkers``: with several cloud workers on one database, which are alive, judged in
+  the given transaction (``cloud.cluster.members.live_workers`` with its ``within_s``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from sqlalchemy.engine import Connection
@@ -27,6 +29,7 @@ from cloud.lifecycle.model import (
 )
 
 CloseRuleAlarm = Callable[[str], object]
+LiveWorkers = Callable[[Connection], Iterable[str]]
 
 
 class Dispatcher(Protocol):

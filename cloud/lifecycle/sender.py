@@ -14,10 +14,10 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from cloud.faults import DATABASE, until_done
 from cloud.health import Health
@@ -25,7 +25,7 @@ from cloud.lifecycle import outbox
 from cloud.lifecycle.config import LifecycleConfig
 from cloud.lifecycle.errors import DeliveryError
 from cloud.lifecycle.model import OutboundMessage
-from cloud.lifecycle.protocols import Renderer, Sender
+from cloud.lifecycle.protocols import LiveWorkers, Renderer, Sender
 from cloud.notify.redaction import describe_exception, redact
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class OutboxSender:
             logger.warning("%d messages were being sent at a crash: resending, same ids", n)
         return n
 
-    def recover_orphaned(self, live: Callable[[Connection], Iterable[str]]) -> int:
+    def recover_orphaned(self, live: LiveWorkers) -> int:
         """(Blocking) ``sending`` rows of workers that *live* does not list: they died with
         the outcome unknown; send them again. Judged in one transaction with the reset."""
         with self._db.begin() as conn:

@@ -27,12 +27,13 @@ import sqlalchemy as sa
 
 from cloud.brigade import delivery
 from cloud.brigade.feed import brigade_messages
-from cloud.brigade.sender import BrigadeSender, LiveWorkers
+from cloud.brigade.sender import BrigadeSender
 from cloud.brigade.webhook import WebhookClient
 from cloud.lifecycle import Lifecycle, OutboundMessage, PlainRenderer, Target, reports
 from cloud.lifecycle import outbox as ob
 from cloud.lifecycle.model import Rendered
 from cloud.lifecycle.overdue import refresh
+from cloud.lifecycle.protocols import LiveWorkers
 from cloud.lifecycle.reports import HazardKind, HazardReport
 from cloud.lifecycle.rule_alarms import AlarmChange, alarm_events, alarms
 from cloud.lifecycle.steps import StepContext, Timer, locked
