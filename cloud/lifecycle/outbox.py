@@ -14,6 +14,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
 from cloud.lifecycle.audit import Event, append
@@ -144,8 +146,20 @@ def _row(
 
 
 def _open_window(conn: Connection, worker: str, ends: float, new: bool, bump: int = 0) -> None:
+    """Open (or move) *worker*'s window. *new*: no row was read — but another cloud worker
+    may insert one meanwhile, so insert-or-update in one statement where the database can."""
     w = outbox_windows
-    if new:
+    dialect = conn.dialect.name
+    if new and dialect in ("sqlite", "postgresql"):
+        module = sqlite_dialect if dialect == "sqlite" else postgresql_dialect
+        stmt = module.insert(w).values(worker_id=worker, window_ends_at=ends, summaries=bump)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["worker_id"],
+                set_={"window_ends_at": ends, "summaries": w.c.summaries + bump},
+            )
+        )
+    elif new:
         conn.execute(sa.insert(w).values(worker_id=worker, window_ends_at=ends, summaries=bump))
     else:
         conn.execute(

@@ -447,3 +447,25 @@ async def test_two_workers_post_each_brigade_message_once_and_a_dead_workers_too
     assert len(got) == 20 and {s for s, _ in got.values()} == {"delivered"}
     assert {w for _, w in got.values()} <= {"w-a", "w-b"}
     assert len(dead) == 5 and {got[m][1] for m in dead} <= {"w-a", "w-b"}  # taken over
+
+
+def test_two_workers_paging_one_person_at_once_both_queue_it(url: str) -> None:
+    db = open_lifecycle_db(url)
+
+    def page(conn: sa.Connection, alarm: int) -> str:
+        return ob.enqueue(conn, message_id=f"m{alarm}", alarm_id=alarm, target=Target("p1"),
+                          rendered=Rendered("fire", "https://g.cn/m/x"), channels=["sms"],
+                          now=time.time(), window_s=60)  # fmt: skip
+
+    def other(alarm: int) -> Callable[[], str]:
+        def run() -> str:
+            with db.begin() as conn:
+                return page(conn, alarm)
+
+        return run
+
+    # a third worker pages p1 first (its window row not committed yet): the two others
+    # both see no window, and both open it at once
+    race(url, lambda conn: page(conn, 0), other(1), other(2))
+    assert len(select(url, sa.select(outbox))) == 3
+    db.dispose()
