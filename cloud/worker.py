@@ -343,6 +343,8 @@ async def _open_desk(
             engine=ingest.engine if ingest is not None else None,
             health=cloud.health, console=console, brigade=config.brigade,
             close_rule_alarm=node.close_rule_alarm if node is not None else None,
+            worker_id=node.worker_id if node is not None else "gridalarm",
+            cluster=config.cluster,
         )
     )  # fmt: skip
     desk = cloud.dispatch.desk

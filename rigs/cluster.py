@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -48,8 +49,10 @@ def district(gateways: int, per_gateway: int) -> list[DeviceInfo]:
 class Worker:
     """One `gridalarm cloud run` process of the cluster."""
 
-    def __init__(self, directory: Path, name: str) -> None:
+    def __init__(self, directory: Path, name: str, env: dict[str, str] | None = None) -> None:
+        """*env*: more environment (provider credentials, secrets) for the process."""
         self.dir, self.name = directory, name
+        self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.logfile = directory / f"{name}.log"
         self.metrics_port = free_port()
@@ -60,7 +63,7 @@ class Worker:
                 [sys.executable, "-m", "gridalarm", "cloud", "run", "--config",
                  str(self.dir / "cloud.yaml"), "--worker-id", self.name,
                  "--metrics-listen", f"127.0.0.1:{self.metrics_port}"],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )  # fmt: skip
 
     def signal(self, sig: signal.Signals) -> None:

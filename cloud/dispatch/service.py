@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -24,7 +25,8 @@ from cloud.brigade.portal import BrigadePortal
 from cloud.brigade.sender import BrigadeSender
 from cloud.brigade.status import create_status_tables
 from cloud.brigade.webhook import WebhookClient
-from cloud.config import BrigadeConfig, DispatchConfig
+from cloud.cluster.members import live_workers
+from cloud.config import BrigadeConfig, ClusterConfig, DispatchConfig
 from cloud.dispatch import credentials
 from cloud.dispatch.ranking import WorkerIndex
 from cloud.dispatch.senders import ChannelSender
@@ -100,9 +102,15 @@ async def open_dispatch(
     console: Callable[[str], None] | None = None,
     brigade: BrigadeConfig | None = None,
     close_rule_alarm: Callable[[str], object] | None = None,
+    worker_id: str = "gridalarm",
+    cluster: ClusterConfig | None = None,
 ) -> AsyncIterator[Dispatch]:
     """*engine*: the one rule engine of a single worker; None in the scaled mode, where each
-    partition's engine is held by one worker and *close_rule_alarm* finds it."""
+    partition's engine is held by one worker and *close_rule_alarm* finds it. With *cluster*,
+    the desk and the brigade sender sweep for a dead worker's timers and unfinished sends
+    (*worker_id* signs this worker's claims)."""
+    sweep = cluster.sweep_s if cluster is not None else None
+    live = functools.partial(live_workers, within_s=cluster.lease_s) if cluster else None
     await asyncio.to_thread(create_registry_tables, db)
     await asyncio.to_thread(create_feed_tables, db)
     await asyncio.to_thread(create_status_tables, db)
@@ -122,12 +130,16 @@ async def open_dispatch(
         close_rule_alarm=close_rule_alarm or (engine.close if engine is not None else None),
         feed=BrigadeFeed(),
         health=health,
+        worker_id=worker_id,
+        sweep_s=sweep,
+        live_workers=live,
     )
     async with stack:
         webhooks = await stack.enter_async_context(WebhookClient(brigade or BrigadeConfig()))
         brigade_sender = BrigadeSender(
-            desk.db, brigade or BrigadeConfig(), webhooks, page=desk.page_commander, health=health
-        )
+            desk.db, brigade or BrigadeConfig(), webhooks, page=desk.page_commander,
+            health=health, claimer=worker_id, sweep_s=sweep, live_workers=live,
+        )  # fmt: skip
         desk.after_commit.append(brigade_sender.kick)
         await desk.open()
         try:

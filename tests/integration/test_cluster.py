@@ -5,6 +5,7 @@ alarm is raised once, and the paused worker writes nothing after it was replaced
 
 from __future__ import annotations
 
+import collections
 import json
 import shutil
 import signal
@@ -16,11 +17,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from cloud.cluster.partition import partition_of
 from cloud.database import open_database
-from cloud.lifecycle.rule_alarms import alarms
+from cloud.lifecycle.rule_alarms import alarm_events, alarms
+from cloud.lifecycle.tables import escalation_steps, outbox
 from gridalarm.brokers import Mosquitto
+from rigs.cloud import district as rig_district
+from rigs.cloud import twilio_environ
 from rigs.cluster import (
     Load,
     Worker,
@@ -35,6 +40,8 @@ from rigs.cluster import (
     write_cluster,
 )
 from rigs.nats import NatsCluster
+from rigs.standins import TwilioStandin
+from rules.devices_csv import write_devices_csv
 from tests.postgres import find_bin, postgres_server
 from tests.support import need_service, until
 
@@ -201,3 +208,89 @@ async def _nats_node_death(nats: NatsCluster, pg_url: str, tmp_path: Path) -> No
         raised = conn.execute(sa.select(alarms.c.key, alarms.c.raised_ts)).all()
     db.dispose()
     assert len(raised) == len(set(raised)) == load.expected_raises(), "every alarm raised once"
+
+
+def write_dispatch(directory: Path, twilio: TwilioStandin) -> dict[str, str]:
+    """Dispatch for the cluster's district: its workers, shifts and places, the test
+    lifecycle, and the environment that points SMS at the stand-in."""
+    reg = rig_district(directory)
+    (reg / "devices.csv").write_text(write_devices_csv(DEVICES), encoding="utf-8")
+    places = "device,lat,lon,address,building,floor,owner,owner_phone\n" + "".join(
+        f"{d.device},24.4800,118.0900,叶厝路{n}号,{d.building},1,,\n" for n, d in enumerate(DEVICES)
+    )
+    (reg / "device_locations.csv").write_text(places, encoding="utf-8")
+    config = yaml.safe_load((directory / "cloud.yaml").read_text(encoding="utf-8"))
+    config["dispatch"] = {
+        "registry_dir": "district", "lifecycle": "lifecycle.yaml",
+        "http_listen": "127.0.0.1:0", "public_base_url": "http://127.0.0.1",
+    }  # fmt: skip
+    (directory / "cloud.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return twilio_environ(twilio)
+
+
+def sms_ledger(db: sa.Engine) -> tuple[list[tuple[int, int]], dict[int, int], set[str], int]:
+    """(every step's (alarm, seq), step audit events per alarm, ids of SMS sent, unfinished
+    messages) from the lifecycle tables."""
+    with db.connect() as conn:
+        steps = [tuple(r) for r in conn.execute(
+            sa.select(escalation_steps.c.alarm_id, escalation_steps.c.seq))]  # fmt: skip
+        audited = collections.Counter(
+            conn.execute(
+                sa.select(alarm_events.c.alarm_id).where(
+                    alarm_events.c.kind.in_(("notified", "escalated", "no_targets"))
+                )
+            ).scalars()
+        )
+        sent = set(
+            conn.execute(
+                sa.select(outbox.c.id).where(outbox.c.state == "sent", outbox.c.channel == "sms")
+            ).scalars()
+        )
+        unfinished = conn.execute(
+            sa.select(sa.func.count()).where(outbox.c.state.in_(("pending", "sending", "held")))
+        ).scalar_one()
+    return steps, dict(audited), {str(s) for s in sent}, int(unfinished)
+
+
+async def test_with_dispatch_each_step_and_sms_happens_once_through_a_kill9(
+    broker: Mosquitto, pg_url: str, tmp_path: Path
+) -> None:
+    with postgres_server() as url, TwilioStandin() as twilio:
+        write_cluster(tmp_path, [broker.url], url, DEVICES, CLUSTER)
+        env = write_dispatch(tmp_path, twilio)
+        db = open_database(url)
+        workers = {name: Worker(tmp_path, name, env) for name in ("w1", "w2", "w3")}
+        load = Load([broker.port], DEVICES)
+        try:
+            for w in workers.values():
+                w.start()
+            await until(lambda: all_owned(db, PARTITIONS), 60, "every partition owned")
+            await until(lambda: set(owners(db).values()) == set(workers), 30, "spread over 3")
+            load.thread.start()
+            await until(lambda: len(twilio.messages) >= 20, 60, "the first SMS")
+            workers["w1"].kill9()  # mid-run: alarms, steps and sends in flight
+            sent_at = len(twilio.messages)
+            await until(lambda: len(twilio.messages) >= sent_at + 30, 60, "SMS after the kill")
+        finally:
+            load.stop.set()
+            if load.thread.is_alive():
+                load.thread.join(30)
+        try:
+            total = load.published()
+            await until(lambda: processed(db) >= total, 60, f"all {total} messages processed")
+            # every chain runs to its end or its alarm clears; every message leaves
+            await until(lambda: sms_ledger(db)[3] == 0, 90, "the outbox to drain")
+        finally:
+            codes = {name: w.stop() for name, w in workers.items() if name != "w1"}
+        assert codes == {"w2": 0, "w3": 0}, {n: w.log()[-3000:] for n, w in workers.items()}
+        steps, audited, sent, _ = sms_ledger(db)
+        with db.connect() as conn:
+            raised = conn.execute(sa.select(alarms.c.id)).scalars().all()
+        db.dispose()
+        assert len(steps) == len(set(steps)), "an escalation step ran twice"
+        per_alarm = collections.Counter(a for a, _ in steps)
+        assert per_alarm == audited, "one audit event per step"
+        assert set(per_alarm) == set(raised), "every raised alarm was dispatched"
+        tokens = [m["idempotency_token"] for m in twilio.messages]
+        assert len(tokens) == len(set(tokens)), "the provider got one message per key"
+        assert set(tokens) == sent, "every SMS sent is recorded, none lost"
