@@ -176,8 +176,7 @@ def _handovers(
             wait(lambda: set(owners(db).values()) == {w.name for w in workers}, 120, "rebalance")
             wait(lambda: all_owned(db, args.partitions), 120, "every partition owned")
     finally:
-        load.stop.set()
-        load.thread.join(30)
+        load.close()
         for w in workers:
             w.stop()
         db.dispose()

@@ -144,6 +144,12 @@ class Load:
     def published(self) -> int:
         return sum(self.seqs.values())
 
+    def close(self) -> None:
+        """Stop publishing (the message in hand is finished first)."""
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(30)
+
     def _connect(self, attempt: int) -> mqtt.Client | None:
         port = self.ports[attempt % len(self.ports)]
         client = mqtt.Client(

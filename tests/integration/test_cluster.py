@@ -122,9 +122,7 @@ async def test_workers_share_partitions_and_survive_kill9_and_a_pause(
             mine = {p for p, o in held.items() if o == name}
             await until(lambda w=w, mine=mine: w.owned() == mine, 10, f"{name}'s metrics")  # type: ignore[misc]
     finally:
-        load.stop.set()
-        if load.thread.is_alive():
-            load.thread.join(30)
+        load.close()
     try:
         total = load.published()
         await until(lambda: processed(db) >= total, 60, f"all {total} messages processed")
@@ -187,9 +185,7 @@ async def _nats_node_death(nats: NatsCluster, pg_url: str, tmp_path: Path) -> No
         for w in workers.values():
             assert w.proc is not None and w.proc.poll() is None, w.log()[-3000:]
     finally:
-        load.stop.set()
-        if load.thread.is_alive():
-            load.thread.join(30)
+        load.close()
     try:
         total = load.published()
         await until(
@@ -272,9 +268,7 @@ async def test_with_dispatch_each_step_and_sms_happens_once_through_a_kill9(
             sent_at = len(twilio.messages)
             await until(lambda: len(twilio.messages) >= sent_at + 30, 60, "SMS after the kill")
         finally:
-            load.stop.set()
-            if load.thread.is_alive():
-                load.thread.join(30)
+            load.close()
         try:
             total = load.published()
             await until(lambda: processed(db) >= total, 60, f"all {total} messages processed")
