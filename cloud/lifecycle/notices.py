@@ -19,8 +19,8 @@ from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.errors import UnknownAlarm
 from cloud.lifecycle.model import Notice, Target
 from cloud.lifecycle.outbox import enqueue_notice
-from cloud.lifecycle.steps import StepContext
-from cloud.lifecycle.tables import escalation_steps, lifecycle_alarms, outbox
+from cloud.lifecycle.steps import StepContext, locked
+from cloud.lifecycle.tables import escalation_steps, outbox
 from cloud.lifecycle.views import to_view
 
 logger = logging.getLogger(__name__)
@@ -34,9 +34,7 @@ def tell(
 ) -> list[str]:  # fmt: skip
     """Queue *notice* for the alarm's people once per *token*; the workers newly told."""
     with db.begin() as conn:
-        row = conn.execute(
-            sa.select(lifecycle_alarms).where(lifecycle_alarms.c.alarm_id == alarm_id)
-        ).first()
+        row = locked(conn, alarm_id)  # a repeat on another worker at once waits, then sees it
         if row is None:
             raise UnknownAlarm(alarm_id)
         alarm = to_view(row)

@@ -29,9 +29,9 @@ from cloud.brigade import delivery
 from cloud.brigade.feed import brigade_messages
 from cloud.brigade.sender import BrigadeSender
 from cloud.brigade.webhook import WebhookClient
-from cloud.lifecycle import Lifecycle, OutboundMessage, PlainRenderer, Target, reports
+from cloud.lifecycle import Lifecycle, OutboundMessage, PlainRenderer, Target, notices, reports
 from cloud.lifecycle import outbox as ob
-from cloud.lifecycle.model import Rendered
+from cloud.lifecycle.model import Notice, NoticeKind, Rendered
 from cloud.lifecycle.overdue import refresh
 from cloud.lifecycle.protocols import LiveWorkers
 from cloud.lifecycle.reports import HazardKind, HazardReport
@@ -469,3 +469,23 @@ def test_two_workers_paging_one_person_at_once_both_queue_it(url: str) -> None:
     race(url, lambda conn: page(conn, 0), other(1), other(2))
     assert len(select(url, sa.select(outbox))) == 3
     db.dispose()
+
+
+def test_one_notice_told_by_two_workers_at_once_is_queued_once(
+    url: str, two: tuple[Lifecycle, Lifecycle]
+) -> None:
+    first, second = two
+    (c,) = raise_alarms(url, 1)
+    (timer,) = first.apply_changes([c])
+    first.fire(Timer("step", timer.alarm_id, 0, time.time()))  # two people reached
+    notice = Notice(NoticeKind.BRIGADE_STATUS, "东区消防", status="en_route", eta_s=300)
+
+    def tell_by(life: Lifecycle) -> Callable[[], list[str]]:
+        return lambda: notices.tell(life.db, life.ctx, timer.alarm_id, notice, token="st-1",
+                                    actor="brigade:east-fire", now=time.time())  # fmt: skip
+
+    results = race(url, lambda conn: locked(conn, timer.alarm_id), tell_by(first),
+                   tell_by(second))  # fmt: skip
+    assert sorted(len(told) for told in results) == [0, 2]  # told once, by one of them
+    q = sa.select(outbox).where(outbox.c.kind == "notice")
+    assert len(select(url, q)) == 2
