@@ -14,8 +14,7 @@ from cloud.lifecycle.audit import Event, append
 from cloud.lifecycle.errors import IllegalTransition, UnknownAlarm
 from cloud.lifecycle.model import FeedStep, State
 from cloud.lifecycle.rule_alarms import alarm_events
-from cloud.lifecycle.steps import StepContext
-from cloud.lifecycle.tables import lifecycle_alarms
+from cloud.lifecycle.steps import StepContext, locked
 
 KEY_HOLDER_KIND = "key_holder"  # the audit event's kind
 
@@ -24,9 +23,9 @@ def key_holder_reached(
     db: Engine, ctx: StepContext, alarm_id: int, *, actor: str, note: str | None, now: float
 ) -> bool:
     """Record that *actor* reached the key holder; False when it was recorded already."""
-    la, e = lifecycle_alarms, alarm_events
+    e = alarm_events
     with db.begin() as conn:
-        row = conn.execute(sa.select(la).where(la.c.alarm_id == alarm_id)).first()
+        row = locked(conn, alarm_id)  # a repeat on another worker at once waits, then sees it
         if row is None:
             raise UnknownAlarm(alarm_id)
         done = conn.execute(
