@@ -12,6 +12,9 @@ Real processes: PostgreSQL, Mosquitto, `gridalarm cloud run` workers in the scal
 2. Handover (--kills N, with 3 workers and a steady load): kill -9 a worker that holds
    partitions; time until every one of them is held by another worker *and* subscribed
    there again (its session resumed); restart the victim and wait for the balance.
+3. Field -> SMS (--sms N alarms, one every --sms-every s) with 3 workers and dispatch to a
+   Twilio stand-in, one worker killed -9 a third of the way in: p50/p99 before, within 20 s
+   of the kill (its partitions' alarms wait for the handover) and after.
 
     python benchmarks/cluster_scale.py                       # full: 100,000 msgs, 10 kills
     python benchmarks/cluster_scale.py --messages 20000 --kills 3 --gateways 50
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import re
 import statistics
@@ -38,8 +42,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cloud.database import open_database
+from cloud.lifecycle.rule_alarms import alarms
+from cloud.lifecycle.tables import outbox
 from gridalarm.brokers import Mosquitto, mosquitto
-from rigs.cluster import Load, Worker, all_owned, district, owners, processed, write_cluster
+from rigs.cluster import (
+    Load,
+    Worker,
+    add_dispatch,
+    all_owned,
+    district,
+    owners,
+    processed,
+    write_cluster,
+)
+from rigs.standins import TwilioStandin
 from rules import DeviceInfo
 from tests.postgres import postgres_server
 from wire import DataMessage, encode
@@ -183,6 +199,111 @@ def _handovers(
     return times
 
 
+def sms_latency(args: argparse.Namespace, devices: list[DeviceInfo]) -> None:
+    """Field event → SMS at the provider, steady and during a handover (kill -9 mid-run)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="ga-sms-") as tmp, postgres_server() as url,
+        TwilioStandin() as twilio,
+    ):  # fmt: skip
+        folder = Path(tmp)
+        with mosquitto(folder / "broker") as broker:
+            cluster = {"partitions": args.partitions, "lease_s": args.lease}
+            write_cluster(folder, [broker.url], url, devices, cluster)
+            env = add_dispatch(folder, devices, twilio)
+            db = open_database(url)
+            workers = [Worker(folder, f"w{i + 1}", env) for i in range(3)]
+            start_all(workers, db, args.partitions)
+            try:
+                _sms_latency(args, devices, broker, db, workers, twilio)
+            finally:
+                for w in workers:
+                    w.stop()
+                db.dispose()
+
+
+def _sms_latency(
+    args: argparse.Namespace,
+    devices: list[DeviceInfo],
+    broker: Mosquitto,
+    db: sa.Engine,
+    workers: list[Worker],
+    twilio: TwilioStandin,
+) -> None:
+    # the load on the first 16 gateways; one alarm on each device of the others, once
+    background = [d for d in devices if d.gateway < devices[16 * args.per_gateway].gateway]
+    others: dict[str, list[DeviceInfo]] = {}
+    for d in devices:
+        if d not in background:
+            others.setdefault(d.gateway, []).append(d)
+    # spread over every other gateway (so over the partitions), one device of each in turn
+    spread = [others[g][k] for k in range(args.per_gateway) for g in sorted(others)]
+    triggers = spread[: args.sms]
+    load = Load([broker.port], background, pause_s=0.005)
+    load.thread.start()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-alarms")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    seqs: dict[str, int] = {}
+    sent: dict[str, tuple[float, float]] = {}  # device -> (monotonic, wall) of its alarm
+    kill_at = 0.0
+    try:
+        for n, dev in enumerate(triggers):
+            if n == len(triggers) // 3:
+                held = [p for p, o in owners(db).items() if o == workers[0].name]
+                print(f"  kill -9 {workers[0].name} ({len(held)} partitions)", flush=True)
+                workers[0].kill9()
+                kill_at = time.monotonic()
+            seq = seqs[dev.gateway] = seqs.get(dev.gateway, 0) + 1
+            wall = time.time()
+            msg = DataMessage(gw=dev.gateway, dev=dev.device, seq=seq, ts=wall,
+                              values={"level_mm": 400.0})  # fmt: skip
+            client.publish(data_topic(dev.gateway, dev.device), encode(msg), qos=1)
+            sent[dev.device] = (time.monotonic(), wall)
+            time.sleep(args.sms_every)  # pacing of the incidents, not a wait
+        wait(lambda: first_sms(db, twilio).keys() >= sent.keys(), 120, "an SMS for each alarm")
+    finally:
+        load.close()
+        client.loop_stop()
+        client.disconnect()
+    arrived = first_sms(db, twilio)
+    steady = [arrived[d] - t for d, (t, _) in sent.items() if t < kill_at]
+    during = [arrived[d] - t for d, (t, _) in sent.items() if kill_at <= t < kill_at + 20]
+    after = [arrived[d] - t for d, (t, _) in sent.items() if t >= kill_at + 20]
+    for name, xs in (("steady", steady), ("within 20 s of the kill", during), ("after", after)):
+        if xs:
+            print(f"  field -> SMS {name}: n={len(xs)} p50 {1000 * pct(xs, 50):.0f} ms, "
+                  f"p99 {1000 * pct(xs, 99):.0f} ms, max {1000 * max(xs):.0f} ms", flush=True)  # fmt: skip
+
+
+def first_sms(db: sa.Engine, twilio: TwilioStandin) -> dict[str, float]:
+    """Each alarm's device and when its first SMS reached the provider (monotonic)."""
+    at: dict[str, float] = {}
+    for req in list(twilio.requests):
+        token = req.headers.get("i-twilio-idempotency-token")
+        if token is not None:
+            at.setdefault(token, req.received_at)
+    if not at:
+        return {}
+    with db.connect() as conn:
+        # a summary carries several alarms: alarm_ids lists them all
+        rows = conn.execute(
+            sa.select(outbox.c.id, outbox.c.alarm_ids).where(outbox.c.id.in_(list(at)))
+        ).all()
+        device_of = dict(conn.execute(sa.select(alarms.c.id, alarms.c.device)).all())
+    first: dict[str, float] = {}
+    for mid, ids in rows:
+        for alarm_id in json.loads(ids):
+            device = device_of.get(alarm_id)
+            if device is not None:
+                first[device] = min(first.get(device, at[mid]), at[mid])
+    return first
+
+
+def pct(xs: list[float], p: float) -> float:
+    ordered = sorted(xs)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gateways", type=int, default=200)
@@ -192,6 +313,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--lease", type=float, default=10.0, help="lease_s of the handovers")
+    parser.add_argument("--sms", type=int, default=90, help="alarms of the field -> SMS phase")
+    parser.add_argument("--sms-every", type=float, default=0.5, help="seconds between them")
     args = parser.parse_args()
     devices = district(args.gateways, args.per_gateway)
     print(
@@ -200,7 +323,7 @@ def main() -> None:
         flush=True,
     )
     results = {}
-    for k in args.workers:
+    for k in args.workers if args.messages else []:
         rate, cpu = throughput(k, args, devices)
         results[k] = (rate, cpu)
         print(f"{k} worker(s): {rate:,.0f} msg/s, {cpu:.3f} CPU ms/msg "
@@ -216,6 +339,9 @@ def main() -> None:
             f"p50 {statistics.median(times):.1f} s, max {max(times):.1f} s",
             flush=True,
         )
+    if args.sms:
+        print("field -> SMS with 3 workers, one killed a third of the way in:", flush=True)
+        sms_latency(args, devices)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.cluster.leases import leases
 from cloud.ingest.checkpoint import checkpoints
 from gridalarm.brokers import free_port
-from rigs.cloud import write_rules
+from rigs.cloud import district as rig_district
+from rigs.cloud import twilio_environ, write_rules
+from rigs.standins import TwilioStandin
 from rules import DeviceInfo
 from rules.devices_csv import write_devices_csv
 from wire import DataMessage, encode
@@ -119,6 +121,26 @@ def write_cluster(
         "cluster": cluster,
     }
     (directory / "cloud.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def add_dispatch(
+    directory: Path, devices: list[DeviceInfo], twilio: TwilioStandin
+) -> dict[str, str]:
+    """Dispatch for the cluster's district: its workers, shifts and places, the test
+    lifecycle, and the environment that points SMS at the stand-in."""
+    reg = rig_district(directory)
+    (reg / "devices.csv").write_text(write_devices_csv(devices), encoding="utf-8")
+    places = "device,lat,lon,address,building,floor,owner,owner_phone\n" + "".join(
+        f"{d.device},24.4800,118.0900,叶厝路{n}号,{d.building},1,,\n" for n, d in enumerate(devices)
+    )
+    (reg / "device_locations.csv").write_text(places, encoding="utf-8")
+    config = yaml.safe_load((directory / "cloud.yaml").read_text(encoding="utf-8"))
+    config["dispatch"] = {
+        "registry_dir": "district", "lifecycle": "lifecycle.yaml",
+        "http_listen": "127.0.0.1:0", "public_base_url": "http://127.0.0.1",
+    }  # fmt: skip
+    (directory / "cloud.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return twilio_environ(twilio)
 
 
 class Load:

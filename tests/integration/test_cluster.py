@@ -17,18 +17,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from cloud.cluster.partition import partition_of
 from cloud.database import open_database
 from cloud.lifecycle.rule_alarms import alarm_events, alarms
 from cloud.lifecycle.tables import escalation_steps, outbox
 from gridalarm.brokers import Mosquitto
-from rigs.cloud import district as rig_district
-from rigs.cloud import twilio_environ
 from rigs.cluster import (
     Load,
     Worker,
+    add_dispatch,
     all_owned,
     district,
     epochs,
@@ -41,7 +39,6 @@ from rigs.cluster import (
 )
 from rigs.nats import NatsCluster
 from rigs.standins import TwilioStandin
-from rules.devices_csv import write_devices_csv
 from tests.postgres import find_bin, postgres_server
 from tests.support import need_service, until
 
@@ -206,24 +203,6 @@ async def _nats_node_death(nats: NatsCluster, pg_url: str, tmp_path: Path) -> No
     assert len(raised) == len(set(raised)) == load.expected_raises(), "every alarm raised once"
 
 
-def write_dispatch(directory: Path, twilio: TwilioStandin) -> dict[str, str]:
-    """Dispatch for the cluster's district: its workers, shifts and places, the test
-    lifecycle, and the environment that points SMS at the stand-in."""
-    reg = rig_district(directory)
-    (reg / "devices.csv").write_text(write_devices_csv(DEVICES), encoding="utf-8")
-    places = "device,lat,lon,address,building,floor,owner,owner_phone\n" + "".join(
-        f"{d.device},24.4800,118.0900,叶厝路{n}号,{d.building},1,,\n" for n, d in enumerate(DEVICES)
-    )
-    (reg / "device_locations.csv").write_text(places, encoding="utf-8")
-    config = yaml.safe_load((directory / "cloud.yaml").read_text(encoding="utf-8"))
-    config["dispatch"] = {
-        "registry_dir": "district", "lifecycle": "lifecycle.yaml",
-        "http_listen": "127.0.0.1:0", "public_base_url": "http://127.0.0.1",
-    }  # fmt: skip
-    (directory / "cloud.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    return twilio_environ(twilio)
-
-
 def sms_ledger(db: sa.Engine) -> tuple[list[tuple[int, int]], dict[int, int], set[str], int]:
     """(every step's (alarm, seq), step audit events per alarm, ids of SMS sent, unfinished
     messages) from the lifecycle tables."""
@@ -253,7 +232,7 @@ async def test_with_dispatch_each_step_and_sms_happens_once_through_a_kill9(
 ) -> None:
     with postgres_server() as url, TwilioStandin() as twilio:
         write_cluster(tmp_path, [broker.url], url, DEVICES, CLUSTER)
-        env = write_dispatch(tmp_path, twilio)
+        env = add_dispatch(tmp_path, DEVICES, twilio)
         db = open_database(url)
         workers = {name: Worker(tmp_path, name, env) for name in ("w1", "w2", "w3")}
         load = Load([broker.port], DEVICES)
