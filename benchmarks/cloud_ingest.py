@@ -159,33 +159,59 @@ def end_session(port: int, client_id: str) -> None:
     c.disconnect()
 
 
-def baseline_round(port: int, items: list[tuple[str, bytes]]) -> float:
-    cid = f"bench-base-{time.monotonic_ns()}"
-    subscribe_session(port, cid)
-    publish_all(port, items)
+@dataclass(frozen=True)
+class Span:
+    """One drain, from the first message counted to the last: wall and process CPU seconds."""
+
+    start: float
+    end: float
+    cpu_s: float
+    before: int = 0  # counted already when the clock started (handled before the first look)
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+def drain_session(port: int, client_id: str, messages: int, timeout_s: float = 300) -> Span:
+    """Connect a bare paho subscriber to its persistent session and count *messages*."""
     got = [0]
     done = threading.Event()
-    t: list[float] = []
+    marks: list[tuple[float, float]] = []
 
     def on_msg(*_a: object) -> None:
         got[0] += 1
         if got[0] == 1:
-            t.append(time.perf_counter())
-        if got[0] >= len(items):
-            t.append(time.perf_counter())
+            marks.append((time.perf_counter(), time.process_time()))
+        if got[0] >= messages:
+            marks.append((time.perf_counter(), time.process_time()))
             done.set()
 
     c = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311, clean_session=False
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=False,
     )
     c.on_message = on_msg
     c.connect("127.0.0.1", port)
     c.loop_start()
-    done.wait(300)
+    finished = done.wait(timeout_s)
     c.disconnect()
     c.loop_stop()
+    if not finished:
+        raise SystemExit(f"the paho subscriber got {got[0]} of {messages} in {timeout_s} s")
+    (t0, c0), (t1, c1) = marks
+    return Span(t0, t1, c1 - c0)
+
+
+def baseline_round(port: int, items: list[tuple[str, bytes]]) -> float:
+    cid = f"bench-base-{time.monotonic_ns()}"
+    subscribe_session(port, cid)
+    publish_all(port, items)
+    span = drain_session(port, cid, len(items))
     end_session(port, cid)
-    return len(items) / (t[1] - t[0])
+    return len(items) / span.seconds
 
 
 class RawHistogram:
@@ -229,19 +255,20 @@ class Latency:
         )
 
 
-async def wait_readings(
-    ingest: Ingest, readings: int, timeout_s: float = 600
-) -> tuple[float, float]:
-    """Wait until the ingest counted *readings*; return (first time it counted any, time done)."""
-    start: float | None = None
+async def wait_readings(ingest: Ingest, readings: int, timeout_s: float = 600) -> Span:
+    """Wait until the ingest counted *readings*; the span runs from the first time it counted any."""
+    start: tuple[float, float] | None = None
+    before = 0
     deadline = time.monotonic() + timeout_s
     while (got := ingest.counts.get("readings", 0)) < readings:
         if start is None and got > 0:
-            start = time.perf_counter()
+            start, before = (time.perf_counter(), time.process_time()), got
         if time.monotonic() > deadline:
             raise SystemExit(f"the cloud counted {got} of {readings} readings in {timeout_s} s")
         await asyncio.sleep(0.005)  # reading a counter the ingest task updates
-    return start or time.perf_counter(), time.perf_counter()
+    end = time.perf_counter(), time.process_time()
+    start = start or end
+    return Span(start[0], end[0], end[1] - start[1], before)
 
 
 def prepare_cloud(broker_url: str, port: int, workdir: Path) -> CloudConfig:
@@ -289,7 +316,7 @@ async def cloud_round(
     offered = spawn.Queue()
     async with cloud_worker(config) as cloud:
         readings = len(items) * values
-        t0, t1 = await wait_readings(cloud.ingest, readings)
+        backlog = await wait_readings(cloud.ingest, readings)
         raw = RawHistogram(cloud.metrics.decision)
         cloud.metrics.decision = raw  # type: ignore[assignment]  # the recorder forwards
         publisher = spawn.Process(
@@ -302,7 +329,7 @@ async def cloud_round(
         finally:
             await asyncio.to_thread(publisher.join, 60)
     end_session(port, config.mqtt.client_id)
-    rate = readings / (t1 - t0)
+    rate = readings / backlog.seconds
     return Round(rate, rate / values, offered_rate, Latency.of(raw.values))
 
 
