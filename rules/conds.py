@@ -67,13 +67,25 @@ class Cond:
 class Levelled(Cond):
     """Threshold with hysteresis, severity levels and on/off delays, on a normalised x."""
 
-    __slots__ = ("clear", "for_s", "n", "off_for_s", "pdue", "raise_", "since", "target", "x")
+    __slots__ = (
+        "clear",
+        "for_s",
+        "n",
+        "off_for_s",
+        "pdue",
+        "raise_",
+        "sign",
+        "since",
+        "target",
+        "x",
+    )
 
     def __init__(self, rule: Rule, key: str, dev: str | None, gw: str) -> None:
         super().__init__(rule, key, dev, gw)
         self.raise_ = rule.raise_
         self.clear = rule.clear
         self.n = len(rule.raise_)
+        self.sign = rule.sign
         self.for_s = rule.for_s
         self.off_for_s = rule.off_for_s
         self.x = 0.0  # the latest decided quantity (normalised)
@@ -82,8 +94,8 @@ class Levelled(Cond):
         self.target = NONE  # the level the running delay leads to
 
     def feed(self, v: float, ts: float, eng: Sink) -> None:
-        x = v * self.rule.sign
-        if self.since is None:
+        x = v * self.sign
+        if self.since is None:  # holds(x), inlined: this is the engine's hottest line
             lvl = self.level
             if (lvl + 1 == self.n or x < self.raise_[lvl + 1]) and (
                 lvl < 0 or x >= self.clear[lvl]
@@ -91,6 +103,11 @@ class Levelled(Cond):
                 self.x = x  # fast path: no change of level, no delay running
                 return
         self.step(x, ts, eng)
+
+    def holds(self, x: float) -> bool:
+        """True if *x* keeps the current level (``target_of(x)`` is the level: raise_ ascends)."""
+        lvl = self.level
+        return (lvl + 1 == self.n or x < self.raise_[lvl + 1]) and (lvl < 0 or x >= self.clear[lvl])
 
     def target_of(self, x: float) -> int:
         t = self.level
@@ -174,12 +191,17 @@ class Rate(Levelled):
     def feed(self, v: float, ts: float, eng: Sink) -> None:
         if self.due is not None and self.due <= ts:
             self.on_timer(eng, self.due)
-        x = v * self.rule.sign
+        x = v * self.sign
         win = self.win
         while win and win[-1][1] >= x:
             win.pop()
         win.append((ts, x))
-        self.step(self._delta(ts), ts, eng)
+        delta = self._delta(ts)
+        if self.since is None and self.holds(delta):
+            self.x = delta  # what step() comes to when the level holds and no delay runs
+            self.reschedule(eng)
+            return
+        self.step(delta, ts, eng)
 
     def _delta(self, at: float) -> float:
         win, lo = self.win, at - self.rule.window_s

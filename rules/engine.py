@@ -44,16 +44,17 @@ class Engine:
     def on_data(self, msg: DataMessage, device: DeviceInfo) -> list[Transition]:
         """Evaluate one data message of *device*."""
         self._n_data += 1
-        dev = self._devices.get(msg.dev)
+        dev_id = msg.dev
+        dev = self._devices.get(dev_id)
         if dev is None or dev.info is not device:
-            dev = self._resolve(msg.dev, dev, device)
-        self._dirty.add(msg.dev)
-        ts = msg.ts
-        if ts < dev.last_ts:
+            dev = self._resolve(dev_id, dev, device)
+        self._dirty.add(dev_id)
+        ts, last_ts = msg.ts, dev.last_ts
+        if ts < last_ts:
             self._n_ooo += 1  # older than what decided the state: ignored
             return []
         values, q = msg.values, msg.q
-        if ts == dev.last_ts and values == dev.last_values and q is dev.last_q:
+        if ts == last_ts and values == dev.last_values and q is dev.last_q:
             self._n_dup += 1
             return []
         dev.last_ts, dev.last_values, dev.last_q = ts, values, q
@@ -67,10 +68,10 @@ class Engine:
             return self._done(out)
         self._n_readings += len(values)
         by_m = dev.by_m
+        # in the message's order (it orders the transitions); most measurements have no rule
         for name, v in values.items():
-            conds = by_m.get(name)
-            if conds is not None:
-                for c in conds:
+            if name in by_m:
+                for c in by_m[name]:
                     c.feed(v, ts, self)
         if out:
             self._n_transitions += len(out)

@@ -100,7 +100,10 @@ class SeqTracker:
 
     def first_time(self, gateway: str, seq: int) -> bool:
         """True the first time (gateway, seq) is seen, False for a redelivery."""
-        gw = self._gateway(gateway)
+        gw = self._gateways.get(gateway) or self._gateway(gateway)
+        if seq == gw.watermark + 1 and not gw.starts:
+            gw.watermark = seq  # the common case, what seen() and add() come to: the next one
+            return True
         if gw.seen(seq):
             return False
         gw.add(seq, seq)

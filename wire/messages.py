@@ -165,10 +165,10 @@ class CommandReply(_Base, frozen=True, forbid_unknown_fields=True):
     v: int = SCHEMA_VERSION
 
 
-_KIND = {
-    "DataMessage": TopicKind.DATA,
-    "EventMessage": TopicKind.EVENT,
-    "DropRecord": TopicKind.DROPPED,
+_KIND: dict[type[SequencedMessage], TopicKind] = {
+    DataMessage: TopicKind.DATA,
+    EventMessage: TopicKind.EVENT,
+    DropRecord: TopicKind.DROPPED,
 }
 _encoder = msgspec.json.Encoder()
 _seq_decoder: msgspec.json.Decoder[SequencedMessage] = msgspec.json.Decoder(SequencedMessage)
@@ -208,16 +208,17 @@ def decode_sequenced(topic: str | Topic, payload: bytes) -> SequencedMessage:
         raise WireError(
             f"payload gateway {message.gw!r} differs from topic gateway {t.gateway!r}", "spoofed"
         )
-    if _KIND[type(message).__name__] is not t.kind:
+    kind = type(message)
+    if _KIND[kind] is not t.kind:
         raise WireError(
-            f"a {type(message).__name__} does not belong on a {t.kind.value} topic", "wrong_kind"
-        )
-    if isinstance(message, DataMessage | EventMessage) and message.dev != t.device:
-        raise WireError(
-            f"payload device {message.dev!r} differs from topic device {t.device!r}", "spoofed"
+            f"a {kind.__name__} does not belong on a {t.kind.value} topic", "wrong_kind"
         )
     if isinstance(message, DropRecord):
         check_drop_record(message)
+    elif message.dev != t.device:
+        raise WireError(
+            f"payload device {message.dev!r} differs from topic device {t.device!r}", "spoofed"
+        )
     return message
 
 
