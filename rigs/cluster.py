@@ -77,6 +77,14 @@ class Worker:
         assert self.proc is not None
         self.proc.wait(10)
 
+    def reap(self) -> None:
+        """Kill the process if it still runs (a test that failed half-way)."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait(10)
+
     def stop(self) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:

@@ -93,7 +93,7 @@ class NatsCluster:
             return False
         return '"meta_cluster"' in body and '"leader"' in body
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
         live = [i for i, p in enumerate(self.procs) if p is not None]
         while not all(self.jetstream_ready(i) for i in live):
@@ -102,9 +102,13 @@ class NatsCluster:
             time.sleep(0.2)
 
     def __enter__(self) -> Self:
-        for i in range(len(self.nodes)):
-            self.start(i)
-        self.wait_ready()
+        try:
+            for i in range(len(self.nodes)):
+                self.start(i)
+            self.wait_ready()
+        except BaseException:
+            self.__exit__(None, None, None)  # no node outlives a start that failed
+            raise
         return self
 
     def __exit__(

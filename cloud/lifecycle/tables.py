@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cloud.dbsession import engine_options
 from cloud.lifecycle import rule_alarms
 from cloud.lifecycle.columns import add_on_open
 
@@ -114,7 +115,7 @@ def open_lifecycle_db(url: str) -> Engine:
     and a deferred one would fail (SQLITE_BUSY_SNAPSHOT, not retried) when ingest commits
     between the read and the write. Waiting for the write lock up front avoids that.
     """
-    db = sa.create_engine(url, future=True)
+    db = sa.create_engine(url, future=True, **engine_options(url))
     if db.dialect.name == "sqlite":
 
         @sa.event.listens_for(db, "connect")
