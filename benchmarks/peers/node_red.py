@@ -312,6 +312,7 @@ def main() -> None:
     ap.add_argument("--timeout-s", type=float, default=300, help="limit for each drain")
     args = ap.parse_args()
     red = install_node_red()
+    print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start", flush=True)
     rounds: list[dict[str, Result]] = []
     with tempfile.TemporaryDirectory(prefix="ga-peers-") as d, mosquitto(Path(d) / "broker") as b:
         for r in range(args.rounds):
@@ -341,6 +342,13 @@ def main() -> None:
         f"ours / Node-RED+SQLite ({SQLITE_BATCH_ROWS:,} rows per transaction) = "
         f"{ours / med['Node-RED+SQLite'].rate:.2f} (target >= 1.5); "
         f"ours / bare paho = {ours / med['paho'].rate:.2f}"
+    )
+    cpu = med["ours"].cpu_us
+    print(
+        f"CPU per message, ours / Node-RED = {cpu / med['Node-RED'].cpu_us:.2f}, "
+        f"ours / Node-RED+SQLite = {cpu / med['Node-RED+SQLite'].cpu_us:.2f}, "
+        f"ours / paho = {cpu / med['paho'].cpu_us:.2f} (steadier than rates on a shared "
+        f"machine); load average {os.getloadavg()[0]:.2f} at the end"
     )
 
 
