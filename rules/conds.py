@@ -189,8 +189,9 @@ class Rate(Levelled):
         self.win: deque[tuple[float, float]] = deque()
 
     def feed(self, v: float, ts: float, eng: Sink) -> None:
-        if self.due is not None and self.due <= ts:
-            self.on_timer(eng, self.due)
+        due = self.due
+        if due is not None and due <= ts:
+            self.on_timer(eng, due)
         x = v * self.sign
         win = self.win
         while win and win[-1][1] >= x:
@@ -199,7 +200,10 @@ class Rate(Levelled):
         delta = self._delta(ts)
         if self.since is None and self.holds(delta):
             self.x = delta  # what step() comes to when the level holds and no delay runs
-            self.reschedule(eng)
+            if self.level < 0:
+                self.due = None  # reschedule() with no level and no delay: no timer
+            else:
+                self.reschedule(eng)
             return
         self.step(delta, ts, eng)
 

@@ -70,8 +70,9 @@ class Engine:
         by_m = dev.by_m
         # in the message's order (it orders the transitions); most measurements have no rule
         for name, v in values.items():
-            if name in by_m:
-                for c in by_m[name]:
+            conds = by_m.get(name)
+            if conds is not None:
+                for c in conds:
                     c.feed(v, ts, self)
         if out:
             self._n_transitions += len(out)
