@@ -108,13 +108,17 @@ async def test_arriving_in_time_cancels_the_on_site_timeout(url: str):
 
 
 async def test_a_restart_mid_wait_runs_the_step_exactly_once(url: str):
-    async with desk(url, fast()) as d:
+    # a wait long enough that a loaded machine still stops the desk inside it
+    slow = [{**s, "wait_s": 4.0 if s["wait_s"] else 0} for s in STEPS]
+    cfg = config(policies__standard={"steps": slow})
+    async with desk(url, cfg) as d:
         aid = await raised(url, d)
         assert d.escalator.scheduler.get_job(f"step:{aid}:1") is not None
+    assert len(steps_of(url, aid)) == 1, "step 1 ran before the stop"
     # stopped during the wait: a new desk on the same database picks the timer up
-    async with desk(url, fast()) as d2:
+    async with desk(url, cfg) as d2:
         assert d2.escalator.scheduler.get_job(f"step:{aid}:1") is not None
-        await until(lambda: len(steps_of(url, aid)) == 2, 10, "step 1 after the restart")
+        await until(lambda: len(steps_of(url, aid)) == 2, 15, "step 1 after the restart")
         # the same job firing again (a duplicate, or a late misfire) is a no-op
         assert await _fire(d2, Timer("step", aid, 1, 0.0)) is None
     assert [s.seq for s in steps_of(url, aid)[:2]] == [0, 1]
