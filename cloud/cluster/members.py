@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from cloud.cluster.leases import DB_NOW, metadata
+from cloud.cluster.leases import DB_NOW, metadata, partition_leases
 
 cluster_workers = sa.Table(
     "cluster_workers",
@@ -30,6 +30,25 @@ def live_workers(conn: Connection, within_s: float) -> list[str]:
     w = cluster_workers
     q = sa.select(w.c.worker).where(w.c.seen_at >= DB_NOW - within_s).order_by(w.c.worker)
     return list(conn.execute(q).scalars())
+
+
+def next_lapse(conn: Connection, worker: str, within_s: float) -> float | None:
+    """Seconds until another worker's heartbeat goes stale or one of its leases expires,
+    whichever is first (None: nobody else is alive). A dead worker's partitions are free
+    from that moment: waking then, not at the next round, takes them up to a round sooner."""
+    w, p = cluster_workers, partition_leases
+    stale = (
+        sa.select(sa.func.min(w.c.seen_at))
+        .where(w.c.worker != worker, w.c.seen_at >= DB_NOW - within_s)
+        .scalar_subquery()
+    )
+    lapse = (
+        sa.select(sa.func.min(p.c.expires_at))
+        .where(p.c.owner.is_not(None), p.c.owner != worker, p.c.expires_at >= DB_NOW)
+        .scalar_subquery()
+    )
+    left = conn.execute(sa.select(sa.func.least(stale + within_s, lapse) - DB_NOW)).scalar()
+    return None if left is None else max(0.0, float(left))
 
 
 def leave(conn: Connection, worker: str) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine as Database
 
 from cloud.cluster import leases
 from cloud.cluster.balance import moves
-from cloud.cluster.members import heartbeat, leave, live_workers
+from cloud.cluster.members import heartbeat, leave, live_workers, next_lapse
 from cloud.cluster.partition import checkpoint_name, client_id, gateway_topics, partition_of
 from cloud.config import CloudMqtt, ClusterConfig
 from cloud.faults import DATABASE, until_done
@@ -47,6 +47,9 @@ from wire.dedup import SeqTracker
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+LAPSE_MARGIN_S = 0.05  # wake this long after a lease's expiry, so the database agrees it has
+TAKE_CONCURRENCY = 4  # partitions restored at once when several come free together
 
 StaleKeys = Callable[[list[str]], Awaitable[list[str]]]
 
@@ -70,6 +73,7 @@ class Round:
     live: list[str]
     rows: list[leases.LeaseRow]
     lost: list[int]
+    lapse_s: float | None  # until another worker's heartbeat or lease runs out
 
 
 class ClusterNode:
@@ -131,9 +135,12 @@ class ClusterNode:
             async with asyncio.TaskGroup() as self._group:
                 while True:
                     started = time.monotonic()
-                    await self._round()
+                    lapse_s = await self._round()
                     await self._housekeeping()
-                    await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
+                    due = started + period
+                    if lapse_s is not None:  # a dead worker's leases: take them as they expire
+                        due = min(due, started + lapse_s + LAPSE_MARGIN_S)
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
         finally:
             self._group = None
             await self.close()
@@ -151,7 +158,9 @@ class ClusterNode:
             leave(conn, self.worker_id)
 
     # -- one round -------------------------------------------------------------------------
-    async def _round(self) -> None:
+    async def _round(self) -> float | None:
+        """Renew, drop what was lost, give or take per the quotas; seconds until another
+        worker's lease or heartbeat lapses (from the start of the round)."""
         held = [p.lease for p in self.partitions.values()]
         got = await self._db(lambda: self._tick(held), "renewing partition leases")
         self.rows = got.rows
@@ -161,10 +170,21 @@ class ClusterNode:
         todo = moves(self.worker_id, got.live, got.rows)
         for p in todo.give:
             await self._give(p)
-        for p in todo.take:
-            lease = await self._db(lambda p=p: self._acquire(p), f"partition {p}: acquiring")  # type: ignore[misc]
-            if lease is not None:
-                await self._take(lease)
+        if todo.take:
+            # a dead worker's partitions come back together: restoring one waits on the
+            # database, so several are restored at once (each in its own thread)
+            room = asyncio.Semaphore(TAKE_CONCURRENCY)
+
+            async def take(p: int) -> None:
+                async with room:
+                    lease = await self._db(lambda: self._acquire(p), f"partition {p}: acquiring")
+                    if lease is not None:
+                        await self._take(lease)
+
+            async with asyncio.TaskGroup() as tg:
+                for p in todo.take:
+                    tg.create_task(take(p), name=f"cloud.take[{p}]")
+        return got.lapse_s
 
     def _tick(self, held: list[leases.Lease]) -> Round:
         lost: list[int] = []
@@ -179,7 +199,8 @@ class ClusterNode:
                     lost.append(lease.partition)
             live = live_workers(conn, ttl)
             rows = leases.leases(conn)
-        return Round(live, rows, lost)
+            lapse_s = next_lapse(conn, self.worker_id, ttl)
+        return Round(live, rows, lost, lapse_s)
 
     def _acquire(self, partition: int) -> leases.Lease | None:
         with self.db.begin() as conn:

@@ -20,7 +20,7 @@ from cloud.cluster.leases import (
     release,
     renew,
 )
-from cloud.cluster.members import heartbeat, leave, live_workers
+from cloud.cluster.members import heartbeat, leave, live_workers, next_lapse
 from tests.postgres import find_bin, postgres_server
 from tests.support import need_service, wait_until
 
@@ -153,3 +153,18 @@ def test_partitions_spread_evenly_and_move_when_a_worker_leaves(db: Engine) -> N
     for _ in range(2):
         _round(db, ["w-a", "w-b"], ttl_s=30)
     assert _owners(db) == {"w-a": 8, "w-b": 8}
+
+
+def test_a_worker_knows_when_the_others_lapse(db: Engine) -> None:
+    with db.begin() as conn:
+        heartbeat(conn, "worker-a")
+        acquire(conn, 1, "worker-a", ttl_s=60)
+        assert next_lapse(conn, "worker-a", within_s=60) is None  # nobody else
+        heartbeat(conn, "worker-b")
+        acquire(conn, 2, "worker-b", ttl_s=4)  # its lease runs out before its heartbeat does
+        left = next_lapse(conn, "worker-a", within_s=60)
+        assert left is not None and 3.0 < left <= 4.0
+        assert (next_lapse(conn, "worker-b", within_s=60) or 0) > 55  # worker-a's heartbeat
+        acquire(conn, 2, "worker-b", ttl_s=120)  # renewed past its heartbeat's 60 s
+        left = next_lapse(conn, "worker-a", within_s=60)
+        assert left is not None and 55 < left <= 60
