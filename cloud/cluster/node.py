@@ -217,8 +217,10 @@ class ClusterNode:
         def mine(gateway: str) -> bool:
             return partition_of(gateway, parts) == n
 
+        own = [d.device for d in self.registry.values() if mine(d.gateway)]
+
         def restore() -> tuple[Engine, SeqTracker, dict[str, int]]:
-            snapshot = read_engine_state(self.db, f"engine_base{suffix}", gateway=mine)
+            snapshot = read_engine_state(self.db, f"engine_base{suffix}", devices=own)
             engine = (
                 Engine(self._rules) if snapshot is None else Engine.restore(self._rules, snapshot)
             )

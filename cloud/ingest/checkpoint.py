@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import msgspec
@@ -95,19 +95,24 @@ def _upsert_device_states(conn: Connection, device_states: dict[str, Any]) -> No
 
 
 def read_engine_state(
-    db: Engine, base_name: str = "engine_base", gateway: Callable[[str], bool] | None = None
+    db: Engine, base_name: str = "engine_base", devices: Collection[str] | None = None
 ) -> dict[str, Any] | None:
     """The engine snapshot assembled from the base checkpoint and the per-device rows (only
-    the devices of gateways *gateway* accepts, when given: a partition's own)."""
+    *devices*' rows when given: a partition's own, read by key rather than all of them
+    parsed and filtered — a takeover restores many partitions at once)."""
     base = read_checkpoint(db, base_name)
     if base is None:
         return None
     with db.connect() as conn:
-        rows = conn.execute(sa.select(engine_devices)).all()
-    states = {r.device: json.loads(r.state) for r in rows}
-    if gateway is not None:
-        states = {d: s for d, s in states.items() if gateway(s["info"]["gateway"])}
-    return {**base, "devices": states}
+        if devices is None:
+            rows = conn.execute(sa.select(engine_devices)).all()
+        else:
+            wanted, rows = sorted(devices), []
+            for i in range(0, len(wanted), 1000):
+                chunk = wanted[i : i + 1000]
+                query = sa.select(engine_devices).where(engine_devices.c.device.in_(chunk))
+                rows.extend(conn.execute(query).all())
+    return {**base, "devices": {r.device: json.loads(r.state) for r in rows}}
 
 
 def _json(value: Any) -> str:
@@ -120,5 +125,3 @@ def _put_checkpoint(conn: Connection, name: str, value: str, now: float) -> None
     ).rowcount
     if not updated:
         conn.execute(sa.insert(checkpoints).values(name=name, value=value, updated_at=now))
-
-

@@ -65,6 +65,9 @@ def test_registry_alarms_checkpoints_on_postgres(pg_url: str) -> None:
     assert [e["kind"] for e in list_events(db)] == ["raise", "upgrade", "clear"]
     assert read_checkpoint(db, "dedup") == {"gw-1": {"w": 3, "a": []}}
     assert read_engine_state(db) == {"version": 1, "devices": {"fl-1": {"x": 2}}}
+    # a partition reads its own devices' rows only
+    assert read_engine_state(db, devices=["fl-1", "fl-9"])["devices"] == {"fl-1": {"x": 2}}  # type: ignore[index]
+    assert read_engine_state(db, devices=["fl-9"]) == {"version": 1, "devices": {}}
     commit_checkpoint(db, [change("raise", ts=4.0)], {})
     assert len(list_alarms(db, open_only=True)) == 1
     with (
