@@ -185,6 +185,7 @@ class BrigadeConfig(_Model):
     batch: int = Field(default=50, ge=1, description="Messages sent per pass, at most.")
     sender: str = Field(
         default="gridalarm@localhost",
+        pattern=r"^[^\s,<&]+$",  # CAP 1.2: no spaces, commas, '<' or '&' (it is in references)
         description="CAP <sender>: stable for this installation (e.g. gridalarm@street.example).",
     )
     tls: WebhookTls = Field(default_factory=WebhookTls, description="TLS for every brigade.")

@@ -57,6 +57,11 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "The idempotency key came with another report"},
     413: {"model": Problem, "description": "Body over 64 KiB"},
 }
+KEY_MISSING = {  # a FastAPI validation error, as the documented HTTPValidationError
+    "loc": ["header", IDEMPOTENCY_HEADER], "type": "value_error",
+    "msg": "one idempotency key is required (the Idempotency-Key header or idempotency_key, "
+    "the same if both)",
+}  # fmt: skip
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -164,8 +169,7 @@ def _writes(r: APIRouter, portal: BrigadePortal) -> None:
     async def store(me: Brigade, alarm_id: int, report: Report, keys: list[str | None]) -> Receipt:
         given = {k for k in keys if k}
         if len(given) != 1:
-            raise HTTPException(422, "one idempotency key is required (the Idempotency-Key "
-                                "header or idempotency_key, the same if both)")  # fmt: skip
+            raise HTTPException(422, [KEY_MISSING])  # the shape /openapi.json gives every 422
         try:
             rec = await portal.report(me, alarm_id, report, given.pop())
         except NotVisible:

@@ -17,6 +17,8 @@ the official schema) rather than string templates.
 
 from __future__ import annotations
 
+import re
+
 from cap_tools import (
     Area,
     Category,
@@ -43,6 +45,9 @@ from cloud.brigade.feed import message_id
 from cloud.lifecycle.model import FeedStep
 
 CAP_CONTENT_TYPE = "application/cap+xml"
+# Characters XML 1.0 cannot carry, escaped or not (e.g. a spreadsheet's vertical tab in an
+# address): written raw they make the whole message unreadable, so each becomes a space.
+NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 CIRCLE_RADIUS_KM = 0.1
 SEVERITY = {"critical": Severity.EXTREME, "danger": Severity.SEVERE,
             "warning": Severity.MODERATE, "info": Severity.MINOR}  # fmt: skip
@@ -134,7 +139,7 @@ def encode_cap(msg: Message, sender: str) -> bytes:
     xml = XmlSerializer(config=config).render(
         cap_alert(msg, sender), ns_map={None: "urn:oasis:names:tc:emergency:cap:1.2"}
     )
-    return xml.encode()
+    return NOT_XML_CHAR.sub(" ", xml).encode()
 
 
 def parse_cap(xml: bytes) -> Alert:
