@@ -10,7 +10,7 @@ checkpoints (every seq of every gateway once), each fire raised once, every esca
 once, one SMS per idempotency key and every one recorded.
 
     python benchmarks/cluster_acceptance.py                  # 240 s at 2,000 msg/s, Mosquitto
-    python benchmarks/cluster_acceptance.py --nats --duration 180
+    python benchmarks/cluster_acceptance.py --nats           # 240 s at 1,000 msg/s, NATS
 """
 
 from __future__ import annotations
@@ -83,13 +83,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gateways", type=int, default=200)
     parser.add_argument("--devices", type=int, default=20_000)
-    parser.add_argument("--rate", type=float, default=2000.0, help="messages/s of the fleet")
+    parser.add_argument(
+        "--rate", type=float, default=None,
+        help="messages/s of the fleet (default 2,000; 1,000 with --nats: three NATS nodes "
+        "replicating every QoS 1 message in JetStream took ~1,100/s on 2 cores)",
+    )  # fmt: skip
     parser.add_argument("--duration", type=float, default=240.0)
     parser.add_argument("--alarms", type=int, default=200)
     parser.add_argument("--partitions", type=int, default=64)
     parser.add_argument("--lease", type=float, default=10.0)
     parser.add_argument("--nats", action="store_true", help="a 3-node NATS cluster; kill a node")
     args = parser.parse_args()
+    if args.rate is None:
+        args.rate = 1000.0 if args.nats else 2000.0
     with (
         tempfile.TemporaryDirectory(prefix="ga-accept-") as tmp, postgres_server() as url,
         TwilioStandin() as twilio,
@@ -205,7 +211,10 @@ def verify(
     fires = collections.Counter(r.device for r in raised if r.rule_id == "smoke-fire")
     targets = [i["target"] for i in incidents if i["kind"] == "fire"]
     tokens = [m["idempotency_token"] for m in twilio.messages]
+    fleet_log = (folder / "fleet.log").read_text(encoding="utf-8", errors="replace")
     results = {
+        # a fleet cut short had messages numbered and maybe in flight: nothing exact to check
+        "the fleet sent all it numbered": "still held messages" not in fleet_log,
         "fleet-check (every seq once)": check.returncode == 0,
         f"messages processed once ({published})": processed(db) == published,
         f"each of {len(targets)} fires raised once": all(fires[t] == 1 for t in targets),
