@@ -21,6 +21,7 @@ import contextlib
 import csv
 import io
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from gridalarm.brokers import mosquitto
 from rigs.cluster import Worker, add_dispatch, all_owned, owners, processed, write_cluster
 from rigs.nats import NatsCluster
 from rigs.standins import TwilioStandin
+from rules import DeviceInfo
 from rules.devices_csv import read_devices_csv
 from tests.postgres import postgres_server
 
@@ -96,13 +98,19 @@ def main() -> None:
     args = parser.parse_args()
     if args.rate is None:
         args.rate = 1000.0 if args.nats else 2000.0
-    with (
-        tempfile.TemporaryDirectory(prefix="ga-accept-") as tmp, postgres_server() as url,
-        TwilioStandin() as twilio,
-    ):  # fmt: skip
-        folder = Path(tmp)
-        with broker(folder, args.nats) as (urls, kill_node):
+    folder = Path(tempfile.mkdtemp(prefix="ga-accept-"))
+    ok = False
+    try:
+        with (
+            postgres_server() as url, TwilioStandin() as twilio,
+            broker(folder, args.nats) as (urls, kill_node),
+        ):  # fmt: skip
             ok = run(folder, url, urls, kill_node, twilio, args)
+    finally:
+        if ok:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:  # the workers', the fleet's and the broker's logs, to find out why
+            print(f"logs kept in {folder}", flush=True)
     sys.exit(0 if ok else 1)
 
 
@@ -121,8 +129,20 @@ def run(
     env = add_dispatch(folder, devices, twilio)
     db = open_database(url)
     workers = [Worker(folder, f"w{i + 1}", env) for i in range(3)]
-    for w in workers:
-        w.start()
+    try:
+        for w in workers:
+            w.start()
+        return drive(folder, url, urls, db, workers, kill_node, twilio, devices, args)
+    finally:
+        for w in workers:
+            w.reap()  # whatever failed half-way: no worker outlives the run (or stays stopped)
+
+
+def drive(
+    folder: Path, url: str, urls: list[str], db: sa.Engine, workers: list[Worker],
+    kill_node: Callable[[], None], twilio: TwilioStandin, devices: list[DeviceInfo],
+    args: argparse.Namespace,
+) -> bool:  # fmt: skip
     wait(lambda: all_owned(db, args.partitions), 180, "every partition owned")
     wait(lambda: set(owners(db).values()) == {w.name for w in workers}, 120, "spread over 3")
     wait(lambda: len(subscribed_since(workers, {})) >= args.partitions, 180, "subscribed")
