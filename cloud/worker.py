@@ -36,6 +36,7 @@ from cloud.cluster.node import ClusterNode
 from cloud.config import CloudConfig, InfluxSinkConfig, SqliteSinkConfig
 from cloud.console import attach_console
 from cloud.database import SetupLock, open_database
+from cloud.dbsession import named
 from cloud.dispatch import credentials
 from cloud.dispatch.service import SHIPPED_LIFECYCLE, Dispatch, open_dispatch
 from cloud.faults import DATABASE
@@ -104,6 +105,9 @@ def prepare(config: CloudConfig, settings: CloudSettings | None = None) -> Plan:
     if issues:
         raise ConfigError(issues)
     assert rules is not None
+    if config.cluster is not None:  # the others may have to end this worker's sessions
+        named_url = named(config.database_url, worker_name(settings))
+        config = config.model_copy(update={"database_url": named_url})
     return Plan(config, settings, rules, lifecycle, devices)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -33,6 +34,7 @@ from cloud.cluster.balance import moves
 from cloud.cluster.members import heartbeat, leave, live_workers, next_lapse
 from cloud.cluster.partition import checkpoint_name, client_id, gateway_topics, partition_of
 from cloud.config import CloudMqtt, ClusterConfig
+from cloud.dbsession import end_sessions
 from cloud.faults import DATABASE, until_done
 from cloud.health import Health
 from cloud.ingest.checkpoint import read_checkpoint, read_engine_state
@@ -167,6 +169,15 @@ class ClusterNode:
         for p in got.lost + sorted(self._lost):
             await self._drop(p, "its lease was taken over")
         self._lost.clear()
+        # a worker whose heartbeat and leases lapsed may be stopped, not dead, with row locks
+        # in a session the server does not see as idle: end its sessions before taking over
+        lapsed = {r.owner for r in got.rows if r.owner and not r.live} - {self.worker_id}
+        for owner in sorted(lapsed - set(got.live)):
+            ended = await self._db(
+                functools.partial(self._end, owner), f"ending {owner}'s sessions"
+            )
+            if ended:
+                logger.warning("worker %s lapsed: %d of its database sessions ended", owner, ended)
         todo = moves(self.worker_id, got.live, got.rows)
         for p in todo.give:
             await self._give(p)
@@ -201,6 +212,10 @@ class ClusterNode:
             rows = leases.leases(conn)
             lapse_s = next_lapse(conn, self.worker_id, ttl)
         return Round(live, rows, lost, lapse_s)
+
+    def _end(self, worker: str) -> int:
+        with self.db.begin() as conn:
+            return end_sessions(conn, worker)
 
     def _acquire(self, partition: int) -> leases.Lease | None:
         with self.db.begin() as conn:

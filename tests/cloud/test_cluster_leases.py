@@ -17,10 +17,12 @@ from cloud.cluster.leases import (
     create_lease_tables,
     fence,
     leases,
+    partition_leases,
     release,
     renew,
 )
 from cloud.cluster.members import heartbeat, leave, live_workers, next_lapse
+from cloud.dbsession import end_sessions, named, session_name
 from tests.postgres import find_bin, postgres_server
 from tests.support import need_service, wait_until
 
@@ -168,3 +170,46 @@ def test_a_worker_knows_when_the_others_lapse(db: Engine) -> None:
         acquire(conn, 2, "worker-b", ttl_s=120)  # renewed past its heartbeat's 60 s
         left = next_lapse(conn, "worker-a", within_s=60)
         assert left is not None and 55 < left <= 60
+
+
+def test_a_lapsed_workers_sessions_are_ended_and_its_locks_go_with_them(
+    db: Engine, pg_url: str
+) -> None:
+    stopped = sa.create_engine(named(pg_url, "worker-z"))
+    try:
+        with db.begin() as conn:
+            lease = acquire(conn, 7, "worker-z", ttl_s=60)
+        assert lease is not None
+        zombie = stopped.connect()
+        trans = zombie.begin()
+        fence(zombie, lease)  # the lease row locked, as in a checkpoint commit, and then stopped
+        with db.connect() as conn:
+            name = conn.execute(
+                sa.text("SELECT application_name FROM pg_stat_activity WHERE application_name"
+                        " LIKE 'gridalarm/%'")
+            ).scalars().all()  # fmt: skip
+        assert name == [session_name("worker-z")]
+        with db.begin() as conn:  # the lock holds: another writer would wait
+            conn.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(sa.exc.OperationalError):
+                conn.execute(sa.update(partition_leases).values(expires_at=0.0))
+        with db.begin() as conn:
+            assert end_sessions(conn, "worker-z") == 1
+            assert end_sessions(conn, "worker-z") == 0
+        with db.begin() as conn:  # the lock went with the session
+            conn.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+            conn.execute(sa.update(partition_leases).values(expires_at=0.0))
+        with pytest.raises(sa.exc.DBAPIError):  # the stopped worker finds out on waking
+            fence(zombie, lease)
+        trans.rollback()
+        zombie.close()
+    finally:
+        stopped.dispose()
+
+
+def test_session_names_are_what_the_server_keeps() -> None:
+    assert session_name("host-1_w.2:a") == "gridalarm/host-1_w.2:a"
+    assert session_name("网格 w1") == "gridalarm/___w1"
+    assert len(session_name("x" * 100)) == 63
+    assert "application_name=gridalarm%2Fw1" in named("postgresql+psycopg://u:p@h:5/db", "w1")
+    assert named("postgresql+psycopg://u:p@h:5/db", "w1").startswith("postgresql+psycopg://u:p@")
