@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
@@ -31,6 +32,7 @@ partition_leases = sa.Table(
     sa.Column("handovers", sa.BigInteger, nullable=False),  # owner changes, for metrics
 )
 
+LOCK_NOT_AVAILABLE_SQLSTATE = "55P03"  # lock_timeout ran out
 DB_NOW = sa.literal_column("extract(epoch from clock_timestamp())", sa.Float)
 
 
@@ -75,25 +77,37 @@ def create_lease_tables(db: Engine, partitions: int) -> None:
                              "handovers": 0} for p in range(partitions)])  # fmt: skip
 
 
-def acquire(conn: Connection, partition: int, owner: str, ttl_s: float) -> Lease | None:
+def acquire(
+    conn: Connection, partition: int, owner: str, ttl_s: float, *, wait_s: float | None = None
+) -> Lease | None:
     """Take *partition* if it is free or expired, or renew it if *owner* holds it; None when
-    another worker holds it. A takeover raises the epoch (fencing the previous owner)."""
+    another worker holds it, or (with *wait_s*) when a writer kept its row locked that long.
+    A takeover raises the epoch (fencing the previous owner)."""
     p = partition_leases
     mine = p.c.owner == owner
     takeover = sa.case((mine, p.c.epoch), else_=p.c.epoch + 1)
-    row = conn.execute(
-        sa.update(p)
-        .where(
-            p.c.partition == partition, sa.or_(mine, p.c.owner.is_(None), p.c.expires_at < DB_NOW)
-        )
-        .values(
-            owner=owner,
-            epoch=takeover,
-            expires_at=DB_NOW + ttl_s,
-            handovers=sa.case((mine, p.c.handovers), else_=p.c.handovers + 1),
-        )
-        .returning(p.c.epoch, p.c.expires_at)
-    ).first()
+    if wait_s is not None:  # for the rest of this transaction
+        conn.execute(sa.text(f"SET LOCAL lock_timeout = {max(1, int(wait_s * 1000))}"))
+    try:
+        with conn.begin_nested():
+            row = conn.execute(
+                sa.update(p)
+                .where(
+                    p.c.partition == partition,
+                    sa.or_(mine, p.c.owner.is_(None), p.c.expires_at < DB_NOW),
+                )
+                .values(
+                    owner=owner,
+                    epoch=takeover,
+                    expires_at=DB_NOW + ttl_s,
+                    handovers=sa.case((mine, p.c.handovers), else_=p.c.handovers + 1),
+                )
+                .returning(p.c.epoch, p.c.expires_at)
+            ).first()
+    except sa_exc.DBAPIError as err:
+        if getattr(err.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE_SQLSTATE:
+            raise
+        return None
     return None if row is None else Lease(partition, owner, int(row.epoch), float(row.expires_at))
 
 

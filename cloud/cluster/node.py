@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LAPSE_MARGIN_S = 0.05  # wake this long after a lease's expiry, so the database agrees it has
+ACQUIRE_WAIT_S = 2.0  # a takeover waits this long for a lease row's lock, per round
 TAKE_CONCURRENCY = 4  # partitions restored at once when several come free together
 
 StaleKeys = Callable[[list[str]], Awaitable[list[str]]]
@@ -218,8 +219,12 @@ class ClusterNode:
             return end_sessions(conn, worker)
 
     def _acquire(self, partition: int) -> leases.Lease | None:
+        # a row locked by a writer is not waited on for long: the round renews this
+        # worker's own leases, and the next round tries again
         with self.db.begin() as conn:
-            return leases.acquire(conn, partition, self.worker_id, self.cluster.lease_s)
+            return leases.acquire(
+                conn, partition, self.worker_id, self.cluster.lease_s, wait_s=ACQUIRE_WAIT_S
+            )
 
     async def _db(self, op: Callable[[], T], what: str) -> T:
         return await until_done(op, part=DATABASE, health=self.health, what=f"cluster: {what}")

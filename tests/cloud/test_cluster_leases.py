@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -213,3 +214,27 @@ def test_session_names_are_what_the_server_keeps() -> None:
     assert len(session_name("x" * 100)) == 63
     assert "application_name=gridalarm%2Fw1" in named("postgresql+psycopg://u:p@h:5/db", "w1")
     assert named("postgresql+psycopg://u:p@h:5/db", "w1").startswith("postgresql+psycopg://u:p@")
+
+
+def test_a_takeover_does_not_wait_long_on_a_locked_lease_row(db: Engine) -> None:
+    with db.begin() as conn:
+        old = acquire(conn, 9, "worker-a", ttl_s=0.2)
+    assert old is not None
+    wait_until(lambda: not _live(db, 9), 5, "the lease to expire")
+    with db.connect() as holder, holder.begin():
+        holder.execute(sa.select(partition_leases).where(partition_leases.c.partition == 9)
+                       .with_for_update())  # fmt: skip
+        started = time.monotonic()
+        with db.begin() as conn:
+            assert acquire(conn, 9, "worker-b", ttl_s=30, wait_s=0.3) is None
+            waited = time.monotonic() - started
+            assert acquire(conn, 10, "worker-b", ttl_s=30) is not None  # the transaction goes on
+    assert 0.25 <= waited < 5.0
+    with db.begin() as conn:  # the writer gone, the next round takes it
+        taken = acquire(conn, 9, "worker-b", ttl_s=30, wait_s=0.3)
+    assert taken is not None and taken.epoch == old.epoch + 1
+
+
+def _live(db: Engine, partition: int) -> bool:
+    with db.connect() as conn:
+        return next(r.live for r in leases(conn) if r.partition == partition)
