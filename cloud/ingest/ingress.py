@@ -27,6 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud.config import CloudMqtt
 from cloud.health import Health
+from cloud.ingest.bulk_client import BulkClient
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,11 @@ class Ingress:
         self._part = part
         self._may_connect = may_connect
         self._health = health
-        self._paused: tuple[mqtt.Client, Any] | None = None  # reading stopped: queue is full
+        self._paused: tuple[BulkClient, Any] | None = None  # reading stopped: queue is full
         self._stopping = False
         self._topics = topics
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: mqtt.Client | None = None
+        self._client: BulkClient | None = None
         self._received = 0
         self.queue: deque[Incoming] = deque()
         self.ready = asyncio.Event()
@@ -97,13 +98,17 @@ class Ingress:
             client.disconnect()
 
     def ack(self, items: Iterable[tuple[int, int]]) -> None:
-        """Acknowledge (mid, qos) pairs whose handling is now durable."""
+        """Acknowledge (mid, qos) pairs whose handling is now durable: a batch in one write."""
         client = self._client
         if client is None:
             return
+        qos1: list[int] = []
         for mid, qos in items:
-            if qos > 0:
+            if qos == 1:
+                qos1.append(mid)
+            elif qos > 1:
                 client.ack(mid, qos)
+        client.ack_many(qos1)
 
     @property
     def url(self) -> str:
@@ -184,10 +189,10 @@ class Ingress:
         else:
             await asyncio.to_thread(client.connect, host, port, self._config.keepalive_s)
 
-    def _build(self) -> mqtt.Client:
+    def _build(self) -> BulkClient:
         cfg = self._config
         v5 = cfg.protocol == "5"
-        client = mqtt.Client(
+        client = BulkClient(
             CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -229,9 +234,10 @@ class Ingress:
             loop.call_soon_threadsafe(fn, *args)
 
     def _on_socket_open(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
+        assert isinstance(client, BulkClient)  # the one _build() made
         self._in_loop(self._add_reader, client, sock)
 
-    def _add_reader(self, client: mqtt.Client, sock: Any) -> None:
+    def _add_reader(self, client: BulkClient, sock: Any) -> None:
         assert self._loop is not None
         self._loop.add_reader(sock, self._readable, client)
 
@@ -263,7 +269,7 @@ class Ingress:
             self._loop.add_reader(sock, self._readable, client)
             self._readable(client)
 
-    def _readable(self, client: mqtt.Client) -> None:
+    def _readable(self, client: BulkClient) -> None:
         if len(self.queue) >= self._config.max_queued:
             # back-pressure, not growth: unread packets wait in the socket (TCP flow control)
             sock = client.socket()
@@ -273,11 +279,18 @@ class Ingress:
             self.ready.set()
             return
         # paho reads one packet per loop_read(); take a burst per wake-up, stop when one
-        # call brought no message (the socket is drained, or it was an ack / ping reply)
+        # call brought no message (it was an ack / ping reply, or a packet is incomplete) and
+        # nothing read waits in the client's buffer: the next bytes must come from the socket
         for _ in range(READ_BURST):
             before = self._received
-            if client.loop_read() != mqtt.MQTT_ERR_SUCCESS or self._received == before:
+            if client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
                 break
+            if self._received == before and not client.buffered:
+                break
+        else:
+            if client.buffered and self._loop is not None:
+                # the socket may stay silent: no reader callback would come for these bytes
+                self._loop.call_soon(self._readable, client)
         if self.queue:
             self.ready.set()
 
