@@ -154,7 +154,7 @@ def _ours(config: CloudConfig, messages: int, values: int) -> Result:
     async def drain() -> Span:
         async with cloud_worker(config) as cloud:
             assert cloud.ingest is not None, "this worker runs no ingest"
-            return await wait_readings(cloud.ingest, messages * values)
+            return await wait_readings(cloud.ingest, cloud.db, messages * values)
 
     span = asyncio.run(drain())
     # the clock starts at the first look that sees a count: credit only what came after it
