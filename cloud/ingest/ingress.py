@@ -127,12 +127,13 @@ class Ingress:
                 client.subscribe(self._subscription(topic), qos=1)
 
     async def run(self) -> None:
-        """Connect, and reconnect with jittered back-off, until cancelled (or, with
-        *may_connect*, until it says no: then return)."""
+        """Connect, and reconnect with jittered back-off, until cancelled or stopped (or,
+        with *may_connect*, until it says no: then return)."""
         delay = 0.5
         while True:
             client = self._client
-            assert client is not None
+            if client is None:  # stop() came first
+                return
             if not client.is_connected() and not self.connected.is_set():
                 if self._may_connect is not None and not await self._may_connect():
                     return
