@@ -11,6 +11,7 @@ processed twice (the seq tracker cannot count those, the counts can).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,8 +124,13 @@ def check_fleet(db: Engine, published: dict[str, int]) -> FleetCheck:
     result.others = sorted(set(tracker.snapshot()) - set(published))
     counts = [v for name, v in rows.items() if _is_part(name, "counts")]
     if counts:
-        result.handled = sum(int(c.get("data", 0)) + int(c.get("event", 0)) for c in counts)
+        result.handled = handled(counts)
     return result
+
+
+def handled(counts: Iterable[dict[str, Any]]) -> int:
+    """Sequenced messages (data and events: they share a gateway's seq) in ``counts`` rows."""
+    return sum(int(c.get("data", 0)) + int(c.get("event", 0)) for c in counts)
 
 
 def report_lines(result: FleetCheck, most: int = 20) -> list[str]:

@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.cluster.leases import leases
 from cloud.ingest.checkpoint import checkpoints
 from gridalarm.brokers import free_port
+from gridalarm.fleetcheck import handled
 from rigs.cloud import district as rig_district
 from rigs.cloud import twilio_environ, write_rules
 from rigs.standins import TwilioStandin
@@ -284,7 +286,7 @@ def epochs(db: sa.Engine) -> dict[int, int]:
         return {r.partition: r.epoch for r in leases(conn)}
 
 
-def partition_rows(db: sa.Engine, name: str) -> list[dict[str, object]]:
+def partition_rows(db: sa.Engine, name: str) -> list[dict[str, Any]]:
     with db.connect() as conn:
         rows = conn.execute(
             sa.select(checkpoints.c.value).where(checkpoints.c.name.like(f"{name}.p%"))
@@ -293,11 +295,8 @@ def partition_rows(db: sa.Engine, name: str) -> list[dict[str, object]]:
 
 
 def processed(db: sa.Engine) -> int:
-    """Sequenced messages (data and events: they share a gateway's seq) the checkpoints hold."""
-    return sum(
-        int(c.get("data", 0)) + int(c.get("event", 0))  # type: ignore[call-overload]
-        for c in partition_rows(db, "counts")
-    )
+    """Sequenced messages the partitions' checkpoints counted."""
+    return handled(partition_rows(db, "counts"))
 
 
 def seen(db: sa.Engine) -> dict[str, SeqTracker]:

@@ -237,10 +237,12 @@ class ClusterNode:
         def mine(gateway: str) -> bool:
             return partition_of(gateway, parts) == n
 
-        own = [d.device for d in self.registry.values() if mine(d.gateway)]
+        own = [d for d in self.registry.values() if mine(d.gateway)]
 
         def restore() -> tuple[Engine, SeqTracker, dict[str, int]]:
-            snapshot = read_engine_state(self.db, f"engine_base{suffix}", devices=own)
+            snapshot = read_engine_state(
+                self.db, f"engine_base{suffix}", devices=[d.device for d in own]
+            )
             engine = (
                 Engine(self._rules) if snapshot is None else Engine.restore(self._rules, snapshot)
             )
@@ -251,7 +253,7 @@ class ClusterNode:
         if self.stale_keys is not None:  # closed by a person while nobody held it
             for key in await self.stale_keys([a.key for a in engine.open_alarms()]):
                 engine.close(key)
-        gateways = {d.gateway for d in self.registry.values() if mine(d.gateway)}
+        gateways = {d.gateway for d in own}
 
         async def may_connect() -> bool:
             return await self._still_mine(n)
