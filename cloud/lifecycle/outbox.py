@@ -231,10 +231,18 @@ def _count_summary(conn: Connection, worker: str) -> None:
 
 
 def cancel_for(conn: Connection, alarm_id: int, why: str) -> None:
-    """An alarm resolved before its alerts went out: they would only be noise now."""
+    """An alarm resolved before its alerts went out: they would only be noise now.
+
+    Not the ones a dead claimer may already have handed to the provider (``unsure``): those
+    go out again under their key, so the provider's answer is recorded, not lost.
+    """
     conn.execute(
         sa.update(outbox)
-        .where(outbox.c.alarm_id == alarm_id, outbox.c.state.in_([S.PENDING, S.HELD]))
+        .where(
+            outbox.c.alarm_id == alarm_id,
+            outbox.c.state.in_([S.PENDING, S.HELD]),
+            outbox.c.unsure.is_(False),
+        )
         .values(state=S.FAILED, last_error=why)
     )
 
@@ -295,7 +303,7 @@ def _reset(conn: Connection, whose: sa.ColumnElement[bool]) -> int:
     return conn.execute(
         sa.update(outbox)
         .where(outbox.c.state == S.SENDING, whose)
-        .values(state=S.PENDING, claimed_by=None)
+        .values(state=S.PENDING, claimed_by=None, unsure=True)
     ).rowcount
 
 

@@ -94,10 +94,13 @@ outbox = sa.Table(
     # the cloud worker whose claim made the row ``sending``: a dead worker's claims go back
     # to ``pending`` (the live ones hold theirs while the provider answers)
     sa.Column("claimed_by", sa.String(128), nullable=True),
+    # a claimer died mid-send: the provider may have the message, so it goes out again under
+    # its key (the provider keeps it once) and an alarm's clearing does not cancel it
+    sa.Column("unsure", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Index("outbox_due", "state", "next_attempt_at"),
     sa.Index("outbox_held", "state", "worker_id"),
 )
-add_on_open(outbox, "claimed_by")
+add_on_open(outbox, "claimed_by", "unsure")
 
 outbox_windows = sa.Table(
     "notification_windows",

@@ -307,9 +307,9 @@ def test_two_workers_adopting_the_same_alarm_at_once_adopt_it_once(
 
 
 # -- the outbox shared by workers --------------------------------------------------------------
-def queue(db: sa.Engine, n: int) -> None:
+def queue(db: sa.Engine, n: int, first: int = 0) -> None:
     with db.begin() as conn:
-        for i in range(n):
+        for i in range(first, n):
             ob.enqueue(conn, message_id=f"m{i}", alarm_id=i, target=Target(f"p{i}"),
                        rendered=Rendered("fire", "https://g.cn/m/x"), channels=["sms"],
                        now=time.time(), window_s=60)  # fmt: skip
@@ -349,6 +349,30 @@ def test_a_dead_workers_claims_are_resent_by_another_and_recorded_by_it_alone(ur
         assert ob.record(conn, [ob.Result(m, receipt="ok") for m in again], cfg, 2.0, "w-b") == 2
     rows = select(url, sa.select(outbox.c.state, outbox.c.receipt, outbox.c.claimed_by))
     assert sorted(tuple(r) for r in rows) == [("sent", "ok", "w-b")] * 2
+    db.dispose()
+
+
+def test_an_alarm_clearing_after_its_claimer_died_mid_send_does_not_cancel_that_message(
+    url: str,
+) -> None:
+    """The provider may already have what the dead worker was sending: it goes out again
+    under its key (the provider keeps it once) and is recorded sent, while a message nobody
+    handed over yet is cancelled as noise."""
+    db = open_lifecycle_db(url)
+    cfg = desk_config().outbox
+    queue(db, 1)  # m0: w-a claims it, the provider takes it, w-a dies before recording
+    claim(db, "w-a")
+    queue(db, 2, first=1)  # m1: never handed to anyone
+    with db.begin() as conn:
+        assert ob.recover_orphaned(conn, {"w-b"}) == 1
+        ob.cancel_for(conn, 0, "alarm resolved before delivery")
+        ob.cancel_for(conn, 1, "alarm resolved before delivery")
+    again = claim(db, "w-b")
+    assert [m.message_id for m in again] == ["m0"]
+    with db.begin() as conn:
+        assert ob.record(conn, [ob.Result(m, receipt="ok") for m in again], cfg, 2.0, "w-b") == 1
+    rows = select(url, sa.select(outbox.c.id, outbox.c.state).order_by(outbox.c.id))
+    assert [tuple(r) for r in rows] == [("m0", "sent"), ("m1", "failed")]
     db.dispose()
 
 
