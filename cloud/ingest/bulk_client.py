@@ -4,14 +4,21 @@ paho 2.2 reads a packet with a recv() of one byte for its type, one per byte of 
 one for the rest: three system calls or more per PUBLISH, which cost more than everything we
 do with the message. And each PUBACK is a packet of its own in paho's output queue, written
 with a send() of its own. Together they were over a third of the ingest's CPU per message.
-Everything else stays paho's — CONNECT, SUBSCRIBE, MQTT 5 properties, keep-alive, TLS, the
-packet handlers and their callbacks: only the movement of bytes changes.
+Everything else stays paho's — CONNECT, SUBSCRIBE, keep-alive, TLS, the packet handlers and
+their callbacks: only the movement of bytes changes.
+
+One exception, asked for by setting :attr:`BulkClient.on_publish_fast`: a QoS 0 or 1 PUBLISH
+whose bytes are all in the buffer is taken apart here and handed over as (packet id, QoS,
+topic, payload, retain), without paho's message object, its properties parser, its debug
+log formatting, its callback lock and its walk of the subscription tree — together more than
+the rest of a message's handling. Anything unusual (QoS 2, an empty topic or one that is not
+UTF-8, lengths that do not add up) goes to paho's handler as before, which decides.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
@@ -24,6 +31,9 @@ if TYPE_CHECKING:
 RECV_SIZE = 65536  # one read takes what the kernel holds, up to this (or one TLS record)
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2), packet id
 _PUBACK_TYPE = int(mqtt.PUBACK)
+_V5 = int(mqtt.MQTTv5)
+
+FastPublish = Callable[[int, int, str, bytes, bool], None]  # (mid, qos, topic, payload, retain)
 
 
 class BulkClient(mqtt.Client):
@@ -38,6 +48,9 @@ class BulkClient(mqtt.Client):
         super().__init__(*args, **kwargs)
         self._rbuf = b""  # unread bytes of the connection; empty when the socket must be read
         self._rpos = 0  # where they start in it
+        # set: plain PUBLISH packets (QoS 0/1) go here, not through paho's on_message
+        self.on_publish_fast: FastPublish | None = None
+        self.fast_room = 1 << 30  # at most this many handed over per loop_read() (back-pressure)
 
     @property
     def buffered(self) -> bool:
@@ -64,7 +77,10 @@ class BulkClient(mqtt.Client):
         # (buffer empty, or a packet only partly read) paho's reader runs on _sock_recv below;
         # it also stamps the time of the read for keep-alive, which covers every packet the
         # same recv() brought in.
-        whole = self._whole_packet() if self._rbuf and not self._in_packet["command"] else None
+        between = bool(self._rbuf) and not self._in_packet["command"]
+        if between and self.on_publish_fast is not None and self._publishes(self.on_publish_fast):
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        whole = self._whole_packet() if between else None
         if whole is None:
             return super()._packet_read()
         command, body = whole
@@ -76,6 +92,26 @@ class BulkClient(mqtt.Client):
             rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
         self._in_packet = _in_packet(0, bytearray())
         return rc
+
+    def _publishes(self, deliver: FastPublish) -> int:
+        """Hand over the plain PUBLISH packets wholly in the buffer, up to the first other
+        packet (or incomplete one, or one paho's handler must judge); how many."""
+        buf = self._rbuf
+        size = len(buf)
+        v5 = self._protocol == _V5
+        n, room = 0, self.fast_room
+        while buf and n < room:
+            parsed = _publish_at(buf, self._rpos, size, v5)
+            if parsed is None:
+                break
+            end, mid, qos, topic, payload, retain = parsed
+            if end == size:  # taken off the buffer before it is handed over
+                self._rbuf = buf = b""
+            else:
+                self._rpos = end
+            n += 1
+            deliver(mid, qos, topic, payload, retain)
+        return n
 
     def _whole_packet(self) -> tuple[int, bytearray] | None:
         """Take the next packet off the buffer if all of it is there: (command byte, body)."""
@@ -135,3 +171,57 @@ def _in_packet(command: int, body: bytearray) -> _InPacket:
         "to_process": 0,
         "pos": 0,
     }
+
+
+def _publish_at(  # noqa: PLR0911, PLR0912
+    buf: bytes, pos: int, size: int, v5: bool
+) -> tuple[int, int, int, str, bytes, bool] | None:
+    """The QoS 0/1 PUBLISH at *pos* if all of it is in *buf*: (end, mid, qos, topic, payload,
+    retain); None for anything else (another packet, QoS 2, incomplete, or a packet paho's
+    handler must judge: an empty or non-UTF-8 topic, lengths that do not add up)."""
+    command = buf[pos]
+    qos = (command >> 1) & 3
+    if command >> 4 != 3 or qos > 1:
+        return None
+    length, shift, i = 0, 0, pos + 1
+    while True:  # the remaining length: 7 bits a byte, low first, at most 4 bytes
+        if i >= size or shift > 21:
+            return None
+        byte = buf[i]
+        length |= (byte & 127) << shift
+        shift += 7
+        i += 1
+        if byte < 128:
+            break
+    end = i + length
+    if length < 2 or end > size:
+        return None
+    tlen = buf[i] << 8 | buf[i + 1]
+    p = i + 2 + tlen
+    if tlen == 0 or p > end:
+        return None
+    mid = 0
+    if qos:
+        if p + 2 > end:
+            return None
+        mid = buf[p] << 8 | buf[p + 1]
+        p += 2
+    if v5:  # properties: a variable length, then that many bytes (none the ingest uses)
+        plen, shift = 0, 0
+        while True:
+            if p >= end or shift > 21:
+                return None
+            byte = buf[p]
+            plen |= (byte & 127) << shift
+            shift += 7
+            p += 1
+            if byte < 128:
+                break
+        p += plen
+        if p > end:
+            return None
+    try:
+        topic = buf[i + 2 : i + 2 + tlen].decode()
+    except UnicodeDecodeError:
+        return None
+    return end, mid, qos, topic, buf[p:end], bool(command & 1)

@@ -15,8 +15,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -36,8 +35,7 @@ READ_BURST = 256  # packets read per socket wake-up
 CONNACK_TIMEOUT_S = 30.0  # a cluster node may restore a session from its store meanwhile
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(NamedTuple):  # a tuple: made for every message, cheaper than a dataclass
     mid: int
     qos: int
     topic: str
@@ -213,7 +211,8 @@ class Ingress:
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        client.on_message = self._on_message  # what the fast path leaves to paho (QoS 2...)
+        client.on_publish_fast = self._on_publish
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -271,18 +270,17 @@ class Ingress:
             self._readable(client)
 
     def _readable(self, client: BulkClient) -> None:
-        if len(self.queue) >= self._config.max_queued:
-            # back-pressure, not growth: unread packets wait in the socket (TCP flow control)
-            sock = client.socket()
-            if sock is not None and self._loop is not None and self._paused is None:
-                self._loop.remove_reader(sock)
-                self._paused = (client, sock)
-            self.ready.set()
-            return
-        # paho reads one packet per loop_read(); take a burst per wake-up, stop when one
-        # call brought no message (it was an ack / ping reply, or a packet is incomplete) and
-        # nothing read waits in the client's buffer: the next bytes must come from the socket
+        # paho reads one packet per loop_read() (the fast path: every plain PUBLISH already
+        # read); take a burst per wake-up, stop when one call brought no message (it was an ack
+        # / ping reply, or a packet is incomplete) and nothing read waits in the client's
+        # buffer: the next bytes must come from the socket
+        limit = self._config.max_queued
         for _ in range(READ_BURST):
+            room = limit - len(self.queue)
+            if room <= 0:
+                self._pause(client)
+                break
+            client.fast_room = room
             before = self._received
             if client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
                 break
@@ -294,6 +292,14 @@ class Ingress:
                 self._loop.call_soon(self._readable, client)
         if self.queue:
             self.ready.set()
+
+    def _pause(self, client: BulkClient) -> None:
+        """Back-pressure, not growth: unread packets wait in the client's buffer and the
+        socket (TCP flow control) until ``resume_reading()``."""
+        sock = client.socket()
+        if sock is not None and self._loop is not None and self._paused is None:
+            self._loop.remove_reader(sock)
+            self._paused = (client, sock)
 
     # -- callbacks (in the loop thread now) --------------------------------------------------
     def _on_connect(
@@ -337,6 +343,10 @@ class Ingress:
             self._health.mark(self._part, ok, reason)
         elif not ok:
             logger.warning("cloud ingress %s: %s", self._client_id, reason)
+
+    def _on_publish(self, mid: int, qos: int, topic: str, payload: bytes, retain: bool) -> None:
+        self._received += 1
+        self.queue.append(Incoming(mid, qos, topic, payload, retain, time.monotonic()))
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._received += 1

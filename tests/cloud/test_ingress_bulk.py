@@ -55,10 +55,15 @@ def preload(port: int, session: Client, publisher: Client, items: list[Item]) ->
 
 
 @contextlib.asynccontextmanager
-async def running(config: CloudMqtt) -> AsyncIterator[Ingress]:
-    """An ingress connected (and reconnecting) until the block ends; then a clean disconnect."""
+async def running(config: CloudMqtt, fast: bool = True) -> AsyncIterator[Ingress]:
+    """An ingress connected (and reconnecting) until the block ends; then a clean disconnect.
+    *fast* False: every PUBLISH through paho's own handler (the bulk client's fast path off)."""
     ingress = Ingress(config, [FILTER])
     ingress.start()
+    client = ingress._client
+    assert client is not None and client.on_publish_fast is not None
+    if not fast:
+        client.on_publish_fast = None
     task = asyncio.create_task(ingress.run(), name="test.ingress")
     try:
         await until(lambda: ingress.connected.is_set() or task.done(), 20, "the connection")
@@ -282,3 +287,103 @@ async def test_over_tls_small_and_split_messages_arrive_in_order(
         ingress.ack((m.mid, m.qos) for m in got)
     assert payloads(got) == [p for _, p in items]
     assert all(m.arrived >= started for m in got)
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 127) | (128 if n > 127 else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def publish(v5: bool, topic: str, body: bytes, mid: int = 0, retain: bool = False,
+            props: bytes = b"") -> bytes:  # fmt: skip
+    """A PUBLISH packet: QoS 1 when *mid*, else QoS 0; MQTT 5 with *props* (raw)."""
+    name = topic.encode()
+    head = len(name).to_bytes(2, "big") + name + (mid.to_bytes(2, "big") if mid else b"")
+    if v5:
+        head += varint(len(props)) + props
+    return packet(0x30 | (2 if mid else 0) | int(retain), head + body)
+
+
+def varied(v5: bool) -> tuple[bytes, list[tuple[int, int, str, bytes, bool]]]:
+    """Publishes of every shape the fast path takes (QoS 0 and 1, retained, empty, long
+    payloads, UTF-8 topics, MQTT 5 properties) and what each must come out as."""
+    # MQTT 5 properties: message expiry (0x02, 4 bytes), a user property (0x26, two strings),
+    # a subscription identifier (0x0B, variable byte integer)
+    user = b"\x26" + b"\x00\x01k" + b"\x00\x03v\xc3\xa9"
+    props = [b"", b"\x02\x00\x00\x00\x3c", user + b"\x0b" + varint(300)]
+    expect = []
+    raw = bytearray()
+    for i in range(60):
+        topic = data_topic(GATEWAY, f"dev-{i % 5}" if i % 7 else "烟感-7")
+        body = b"" if i % 11 == 0 else (b"x" * 300 if i % 13 == 0 else f"m{i}".encode())
+        mid = (i * 977) % 65535 + 1 if i % 3 else 0
+        retain = i % 17 == 0
+        raw += publish(v5, topic, body, mid, retain, props[i % 3])
+        expect.append((mid, 1 if mid else 0, topic, body, retain))
+    return bytes(raw), expect
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "paho"])
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+async def test_publishes_come_out_the_same_with_or_without_the_fast_path(
+    protocol: str, fast: bool
+) -> None:
+    """One TCP write of varied publishes: the fast path gives each message exactly as paho's
+    own handler does (tested both ways, so a difference fails one side)."""
+    v5 = protocol == "5"
+    raw, expect = varied(v5)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_packet(reader)  # CONNECT
+        writer.write(packet(0x20, b"\x00\x00" + (b"\x00" if v5 else b"")))  # CONNACK
+        _, subscribe = await read_packet(reader)
+        suback = subscribe[:2] + (b"\x00" if v5 else b"") + b"\x01"
+        writer.write(packet(0x90, suback) + raw)
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = CloudMqtt(url=f"mqtt://127.0.0.1:{port}", client_id="c", protocol=protocol)
+        async with running(config, fast) as ingress:
+            got = await take(ingress, len(expect), "the publishes", timeout_s=10)
+        assert [(m.mid, m.qos, m.topic, m.payload, m.retain) for m in got] == expect
+        assert all(type(m.payload) is bytes for m in got)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("v5", [False, True])
+def test_the_fast_path_leaves_what_it_cannot_judge_to_paho(v5: bool) -> None:
+    """Other packets, QoS 2, empty or non-UTF-8 topics, lengths that do not add up and
+    incomplete packets stay in the buffer, untouched, for paho's reader and handlers."""
+    good = publish(v5, "ga/v1/gw/dev/d/data", b"ok", mid=7)
+    name = b"ga/v1/gw/dev/d/data"
+    bad_topic_len = packet(0x32, (len(name) + 50).to_bytes(2, "big") + name + b"\x00\x01")
+    odd = [
+        packet(0x90, b"\x00\x01\x01"),  # a SUBACK
+        packet(0x34, b"\x00\x01a\x00\x05" + (b"\x00" if v5 else b"") + b"q2"),  # QoS 2
+        publish(v5, "", b"empty topic", mid=3),
+        packet(0x32, b"\x00\x02\xff\xfe\x00\x09" + (b"\x00" if v5 else b"") + b"latin"),
+        bad_topic_len,
+        good[:-1],  # incomplete
+    ]
+    for tail in odd:
+        client = BulkClient(
+            mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+        )
+        seen: list[tuple[int, int, str, bytes, bool]] = []
+
+        def deliver(mid: int, qos: int, topic: str, payload: bytes, retain: bool) -> None:
+            seen.append((mid, qos, topic, payload, retain))  # noqa: B023 - used at once
+
+        client._rbuf, client._rpos = good + tail, 0
+        assert client._publishes(deliver) == 1
+        assert seen == [(7, 1, "ga/v1/gw/dev/d/data", b"ok", False)]
+        assert client._rbuf[client._rpos :] == tail, tail
