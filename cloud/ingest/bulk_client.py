@@ -117,18 +117,9 @@ class BulkClient(mqtt.Client):
         """Take the next packet off the buffer if all of it is there: (command byte, body)."""
         buf, pos = self._rbuf, self._rpos
         size = len(buf)
-        length, shift, i = 0, 0, pos + 1
-        while True:  # the remaining length: 7 bits a byte, low first, at most 4 bytes
-            if i >= size or shift > 21:  # incomplete, or malformed: paho's reader decides
-                return None
-            byte = buf[i]
-            length |= (byte & 127) << shift
-            shift += 7
-            i += 1
-            if byte < 128:
-                break
+        length, i = _varint(buf, pos + 1, size)  # the remaining length
         end = i + length
-        if end > size:
+        if length < 0 or end > size:  # incomplete, or malformed: paho's reader decides
             return None
         if end == size:
             self._rbuf = b""
@@ -173,7 +164,21 @@ def _in_packet(command: int, body: bytearray) -> _InPacket:
     }
 
 
-def _publish_at(  # noqa: PLR0911, PLR0912
+def _varint(buf: bytes, i: int, size: int) -> tuple[int, int]:
+    """MQTT's variable byte integer at *i* (7 bits a byte, low first, at most 4 bytes): (value,
+    index after it); value -1 if *buf* ends first (at *size*) or it runs past 4 bytes."""
+    value, shift = 0, 0
+    while i < size and shift <= 21:
+        byte = buf[i]
+        value |= (byte & 127) << shift
+        shift += 7
+        i += 1
+        if byte < 128:
+            return value, i
+    return -1, i
+
+
+def _publish_at(  # noqa: PLR0911
     buf: bytes, pos: int, size: int, v5: bool
 ) -> tuple[int, int, int, str, bytes, bool] | None:
     """The QoS 0/1 PUBLISH at *pos* if all of it is in *buf*: (end, mid, qos, topic, payload,
@@ -183,18 +188,9 @@ def _publish_at(  # noqa: PLR0911, PLR0912
     qos = (command >> 1) & 3
     if command >> 4 != 3 or qos > 1:
         return None
-    length, shift, i = 0, 0, pos + 1
-    while True:  # the remaining length: 7 bits a byte, low first, at most 4 bytes
-        if i >= size or shift > 21:
-            return None
-        byte = buf[i]
-        length |= (byte & 127) << shift
-        shift += 7
-        i += 1
-        if byte < 128:
-            break
+    length, i = _varint(buf, pos + 1, size)
     end = i + length
-    if length < 2 or end > size:
+    if length < 2 or end > size:  # incomplete, malformed (-1), or too short for a topic
         return None
     tlen = buf[i] << 8 | buf[i + 1]
     p = i + 2 + tlen
@@ -207,18 +203,9 @@ def _publish_at(  # noqa: PLR0911, PLR0912
         mid = buf[p] << 8 | buf[p + 1]
         p += 2
     if v5:  # properties: a variable length, then that many bytes (none the ingest uses)
-        plen, shift = 0, 0
-        while True:
-            if p >= end or shift > 21:
-                return None
-            byte = buf[p]
-            plen |= (byte & 127) << shift
-            shift += 7
-            p += 1
-            if byte < 128:
-                break
+        plen, p = _varint(buf, p, end)
         p += plen
-        if p > end:
+        if plen < 0 or p > end:
             return None
     try:
         topic = buf[i + 2 : i + 2 + tlen].decode()
