@@ -32,10 +32,11 @@ class Sink(Protocol):
 class Cond:
     """State common to every kind."""
 
-    __slots__ = ("dev", "due", "gw", "key", "latched", "level", "rule")
+    __slots__ = ("dev", "due", "gw", "key", "kind", "latched", "level", "rule")
 
     def __init__(self, rule: Rule, key: str, dev: str | None, gw: str) -> None:
         self.rule = rule
+        self.kind = rule.kind
         self.key = key
         self.dev = dev
         self.gw = gw
@@ -53,9 +54,13 @@ class Cond:
         return {}
 
     def dump(self) -> list[Any]:
-        return [self.level, self.due, self.latched]
+        """The state as a snapshot keeps it: the rule's kind, then what ``load`` takes.
+
+        Each kind builds its list in one go (checkpoints dump every device that changed)."""
+        return [self.kind, self.level, self.due, self.latched]
 
     def load(self, data: list[Any]) -> None:
+        """From ``dump()``'s list without its kind."""
         self.level, self.due, self.latched = data[0], data[1], data[2]
 
     def adopt(self, old: Cond) -> None:
@@ -172,7 +177,17 @@ class Levelled(Cond):
         }
 
     def dump(self) -> list[Any]:
-        return [*super().dump(), self.x, self.since, self.pdue, self.target]
+        # one list, not the base's extended (checkpoints dump every device that changed)
+        return [
+            self.kind,
+            self.level,
+            self.due,
+            self.latched,
+            self.x,
+            self.since,
+            self.pdue,
+            self.target,
+        ]
 
     def load(self, data: list[Any]) -> None:
         super().load(data)
@@ -186,7 +201,9 @@ class Rate(Levelled):
 
     def __init__(self, rule: Rule, key: str, dev: str | None, gw: str) -> None:
         super().__init__(rule, key, dev, gw)
-        self.win: deque[tuple[float, float]] = deque()
+        # [ts, x] pairs, each a list never changed once made: a snapshot copies the deque
+        # alone and is JSON as it stands
+        self.win: deque[list[float]] = deque()
 
     def feed(self, v: float, ts: float, eng: Sink) -> None:
         due = self.due
@@ -196,7 +213,7 @@ class Rate(Levelled):
         win = self.win
         while win and win[-1][1] >= x:
             win.pop()
-        win.append((ts, x))
+        win.append([ts, x])
         delta = self._delta(ts)
         if self.since is None and self.holds(delta):
             self.x = delta  # what step() comes to when the level holds and no delay runs
@@ -238,11 +255,12 @@ class Rate(Levelled):
         return {**super().detail(level), "window_s": self.rule.window_s}
 
     def dump(self) -> list[Any]:
-        return [*super().dump(), [list(p) for p in self.win]]
+        return [self.kind, self.level, self.due, self.latched, self.x, self.since, self.pdue,
+                self.target, list(self.win)]  # fmt: skip
 
     def load(self, data: list[Any]) -> None:
         super().load(data)
-        self.win = deque((float(a), float(b)) for a, b in data[7])
+        self.win = deque([float(a), float(b)] for a, b in data[7])
 
 
 class Event(Cond):
@@ -292,7 +310,8 @@ class Event(Cond):
         return {"event": self.rule.event}
 
     def dump(self) -> list[Any]:
-        return [*super().dump(), self.last_ts if self.last_ts != float("-inf") else None]
+        last = self.last_ts if self.last_ts != float("-inf") else None
+        return [self.kind, self.level, self.due, self.latched, last]
 
     def load(self, data: list[Any]) -> None:
         super().load(data)
@@ -316,7 +335,7 @@ class Record(Cond):
         eng.record(self, ts, {"event": self.rule.event, **extra})
 
     def dump(self) -> list[Any]:
-        return [*super().dump(), list(self.recent)]
+        return [self.kind, self.level, self.due, self.latched, list(self.recent)]
 
     def load(self, data: list[Any]) -> None:
         super().load(data)
@@ -390,7 +409,7 @@ class Count(Cond):
 
     def dump(self) -> list[Any]:
         latest = None if self.latest == float("-inf") else self.latest
-        return [*super().dump(), list(self.times), latest]
+        return [self.kind, self.level, self.due, self.latched, list(self.times), latest]
 
     def load(self, data: list[Any]) -> None:
         super().load(data)

@@ -61,7 +61,7 @@ def dump_base(e: Engine) -> dict[str, Any]:
                 "online": gw.online,
                 "status_ts": gw.status_ts,
                 "fresh_from": _t(gw.fresh_from),
-                "conds": {c.key: [c.rule.kind, *c.dump()] for c in gw.conds},
+                "conds": {c.key: c.dump() for c in gw.conds},
             }
             for gw in e._gateways.values()
         },
@@ -85,14 +85,17 @@ def _info(i: DeviceInfo) -> dict[str, Any]:
 
 
 def _dump_device(dev: Device) -> dict[str, Any]:
+    info = dev.info_state
+    if info is None:  # a device's info only changes with a new Device (Engine._learn)
+        info = dev.info_state = _info(dev.info)
     return {
-        "info": _info(dev.info),
+        "info": info,
         "last_ts": _t(dev.last_ts),
         "last_values": dev.last_values,
         "last_q": None if dev.last_q is None else dev.last_q.value,
         "last_seen": _t(dev.last_seen),
         "attention": dev.attention,
-        "conds": {c.key: [c.rule.kind, *c.dump()] for c in dev.conds},
+        "conds": {c.key: c.dump() for c in dev.conds},
     }
 
 

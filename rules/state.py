@@ -44,6 +44,7 @@ class Device:
         "gateway",
         "id",
         "info",
+        "info_state",
         "last_q",
         "last_seen",
         "last_ts",
@@ -54,6 +55,7 @@ class Device:
     def __init__(self, dev: str, info: DeviceInfo, gateway: Gateway) -> None:
         self.id = dev
         self.info = info
+        self.info_state: dict[str, Any] | None = None  # info as a snapshot has it, once
         self.gateway = gateway
         self.last_ts = NEG_INF  # latest data message processed
         self.last_values: dict[str, Any] | None = None
@@ -136,7 +138,7 @@ class Deadman(Cond):
         return {"silent_s": self.period, "heartbeat_s": d.info.heartbeat_s, "last_seen": last}
 
     def dump(self) -> list[Any]:
-        return [*super().dump(), self.inhibited]
+        return [self.kind, self.level, self.due, self.latched, self.inhibited]
 
     def load(self, data: list[Any]) -> None:
         super().load(data)
@@ -180,7 +182,7 @@ class _Streak(Cond):
             eng.commit(self, 0, due)
 
     def dump(self) -> list[Any]:
-        return [*super().dump(), self.since]
+        return [self.kind, self.level, self.due, self.latched, self.since]
 
     def load(self, data: list[Any]) -> None:
         super().load(data)

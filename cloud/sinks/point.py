@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 FieldValue = float | int | bool
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One reading of one device at its event time."""
+class Point(NamedTuple):
+    """One reading of one device at its event time (a tuple: one is made per message)."""
 
     measurement: str
     """The device type: smoke, ebike, manhole, flood."""
