@@ -43,6 +43,7 @@ URGENT = frozenset({"raise", "upgrade", "confirm"})  # checkpoint at once: peopl
 SAMPLE_EVERY = 16
 TOPIC_CACHE = 100_000  # parsed topics remembered
 UNKNOWN_LOGGED_MAX = 10_000  # unknown device ids remembered (each logged once)
+_SEQUENCED = frozenset((TopicKind.DATA, TopicKind.EVENT, TopicKind.DROPPED))
 
 
 States = tuple[dict[str, Any], dict[str, Any]]  # named snapshots, changed device states
@@ -233,7 +234,7 @@ class Ingest:
                 self.counts["status"] += 1
                 self._record(self.engine.on_status(decode_status(topic, item.payload)))
                 return
-            if topic.kind not in (TopicKind.DATA, TopicKind.EVENT, TopicKind.DROPPED):
+            if topic.kind not in _SEQUENCED:
                 return  # commands and replies are not ours to ingest
             msg = decode_sequenced(topic, item.payload)
         except WireError as err:
@@ -305,7 +306,8 @@ class Ingest:
         if self._sampled % SAMPLE_EVERY == 0 or transitions:  # every decision that matters
             m.decision.observe(time.monotonic() - item.arrived)
             m.lag.observe(max(0.0, self._clock() - msg.ts))
-        self._record(transitions)
+        if transitions:
+            self._record(transitions)
 
     def _record(self, transitions: list[Transition]) -> None:
         if not transitions:
