@@ -58,7 +58,8 @@ class Engine:
             self._n_dup += 1
             return []
         dev.last_ts, dev.last_values, dev.last_q = ts, values, q
-        dev.last_seen = max(dev.last_seen, ts)
+        if ts > dev.last_seen:  # noqa: PLR1730 - no call to max() on the hottest path
+            dev.last_seen = ts
         out = self._book.out = []
         if dev.attention:
             dev.heard(ts, q is _GOOD, self)
@@ -141,7 +142,8 @@ class Engine:
                 self._dirty.add(t.dev)
                 self._end_maintenance(t)
             else:
-                self._dirty.add(key.split("/", 1)[0])  # a device's cond (a gateway's: harmless)
+                if t.dev is not None:  # a device's cond (a gateway's are in the base)
+                    self._dirty.add(t.dev)
                 t.on_timer(self, due)
         return self._done(out)
 
