@@ -23,11 +23,10 @@ from replay.recording import Entry
 from rules import DeviceInfo, Engine, Transition, TransitionKind
 from wire import DataMessage, DropRecord, WireError, decode_sequenced, decode_status
 from wire.dedup import SeqTracker
-from wire.topics import Topic, TopicKind, parse_topic
+from wire.topics import SEQUENCED_KINDS, Topic, TopicKind, parse_topic
 
 ADVANCE_EVERY_S = 1.0
 PROGRESS_EVERY_S = 0.25
-_SEQUENCED = frozenset((TopicKind.DATA, TopicKind.EVENT, TopicKind.DROPPED))
 PACE_SLACK_S = 0.002  # sleep only when this far ahead of the paced schedule
 
 
@@ -154,7 +153,7 @@ class _Loop:
                     if out := engine.on_status(status):
                         self.steps[i].extend(Step(t, rt, status.ts) for t in out)
                 return
-            if kind not in _SEQUENCED:
+            if kind not in SEQUENCED_KINDS:
                 stats.other_topics += 1
                 return
             msg = decode_sequenced(topic, payload)

@@ -32,6 +32,10 @@ class TopicKind(enum.StrEnum):
     REPLY = "reply"
 
 
+# the kinds whose messages carry a gateway's sequence number (decode_sequenced)
+SEQUENCED_KINDS = frozenset((TopicKind.DATA, TopicKind.EVENT, TopicKind.DROPPED))
+
+
 @dataclass(frozen=True, slots=True)
 class Topic:
     """A parsed topic: which gateway, which device or command, what kind."""

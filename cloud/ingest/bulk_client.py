@@ -72,8 +72,9 @@ class BulkClient(mqtt.Client):
             self._packet_queue(mqtt.PUBACK, data, 0, 0)
 
     def _packet_read(self) -> MQTTErrorCode:
-        # Between packets with a whole one in the buffer, hand it to paho's handler directly:
-        # paho's reader would still take it apart with a call per header byte. Otherwise
+        # Between packets, plain PUBLISH packets wholly in the buffer go to on_publish_fast
+        # (if set); any other whole packet goes to paho's handler directly: paho's reader would
+        # still take it apart with a call per header byte. Otherwise
         # (buffer empty, or a packet only partly read) paho's reader runs on _sock_recv below;
         # it also stamps the time of the read for keep-alive, which covers every packet the
         # same recv() brought in.

@@ -30,7 +30,7 @@ from cloud.sinks import Point, ReadingSink
 from rules import DeviceInfo, Engine, Transition
 from wire import DataMessage, DropRecord, EventMessage, WireError, decode_sequenced, decode_status
 from wire.dedup import SeqTracker
-from wire.topics import Topic, TopicKind, parse_topic
+from wire.topics import SEQUENCED_KINDS, Topic, TopicKind, parse_topic
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ URGENT = frozenset({"raise", "upgrade", "confirm"})  # checkpoint at once: peopl
 SAMPLE_EVERY = 16
 TOPIC_CACHE = 100_000  # parsed topics remembered
 UNKNOWN_LOGGED_MAX = 10_000  # unknown device ids remembered (each logged once)
-_SEQUENCED = frozenset((TopicKind.DATA, TopicKind.EVENT, TopicKind.DROPPED))
 
 
 States = tuple[dict[str, Any], dict[str, Any]]  # named snapshots, changed device states
@@ -234,7 +233,7 @@ class Ingest:
                 self.counts["status"] += 1
                 self._record(self.engine.on_status(decode_status(topic, item.payload)))
                 return
-            if topic.kind not in _SEQUENCED:
+            if topic.kind not in SEQUENCED_KINDS:
                 return  # commands and replies are not ours to ingest
             msg = decode_sequenced(topic, item.payload)
         except WireError as err:

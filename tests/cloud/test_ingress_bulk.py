@@ -156,14 +156,19 @@ async def test_a_burst_ending_with_bytes_buffered_delivers_them_without_more_tra
     assert payloads(got) == [p for _, p in items]
 
 
-def packet(command: int, body: bytes) -> bytes:
-    """An MQTT packet: fixed header byte, remaining length (7 bits a byte), body."""
-    length, out = len(body), bytearray([command])
+def varint(n: int) -> bytes:
+    """MQTT's variable byte integer: 7 bits a byte, low first."""
+    out = bytearray()
     while True:
-        out.append((length & 127) | (128 if length > 127 else 0))
-        length >>= 7
-        if not length:
-            return bytes(out) + body
+        out.append((n & 127) | (128 if n > 127 else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def packet(command: int, body: bytes) -> bytes:
+    """An MQTT packet: fixed header byte, remaining length, body."""
+    return bytes([command]) + varint(len(body)) + body
 
 
 async def read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -287,15 +292,6 @@ async def test_over_tls_small_and_split_messages_arrive_in_order(
         ingress.ack((m.mid, m.qos) for m in got)
     assert payloads(got) == [p for _, p in items]
     assert all(m.arrived >= started for m in got)
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 127) | (128 if n > 127 else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
 
 
 def publish(v5: bool, topic: str, body: bytes, mid: int = 0, retain: bool = False,
