@@ -1,18 +1,21 @@
 """Replay speed over a synthetic day of 10,000 devices (target >= 1,000,000 readings/s).
 
 Run by hand:  python benchmarks/replay_speed.py [--file FLEET.gz] [--rounds 3] [--devices 10000]
+                                                [--jobs N]
 
 Without --file, generates the fleet first (``gridalarm sim fleet --devices 10000 --hours 24``)
 into a temporary folder and reports how long that took. Each round then times, in-process:
 
 - baseline: read + inflate + decode every line and every payload with wire's decoders (the
-  floor any replay pays, no engine);
-- replay:   ``replay --speed max`` as the CLI runs it (dedup, registry, the library rule set,
-  the report built in memory).
+  floor any replay pays in one process, no engine);
+- replay 1: ``replay --speed max --jobs 1`` as the CLI runs it (dedup, registry, the library
+  rule set, the report built in memory), one process;
+- replay N: the same with ``--jobs N`` (default: this machine's cores; replay.parallel), the
+  whole run from opening the file to the merged report, spawned processes included.
 
-Prints the median readings/s of each over the rounds and the replay/baseline ratio, the
-replay's process CPU time per message (both threads: inflating and the rest) and the peak RSS.
-On a shared machine the CPU figure moves less than the wall clock.
+Prints the median readings/s of each over the rounds and their ratios, CPU time per message
+(all threads and processes of the replay) and the peak RSS of this process and of the largest
+spawned one. On a shared machine the CPU figure moves less than the wall clock.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from replay.fleet import FleetOptions, generate_fleet
+from replay.parallel import cores
 from replay.reader import RecordingReader
 from replay.session import ReplayOptions, run_replay
 from wire import DataMessage, decode_sequenced, decode_status
@@ -56,11 +60,14 @@ def baseline(path: Path) -> tuple[int, float]:
     return readings, time.perf_counter() - started
 
 
-def one_replay(path: Path) -> tuple[int, float, int, float]:
+def one_replay(path: Path, jobs: int) -> tuple[int, float, int, float]:
     """(readings, wall s, alarms, process CPU µs per message) of one replay."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started, cpu = time.perf_counter(), time.process_time()
-    outcome = run_replay(ReplayOptions(path))
+    outcome = run_replay(ReplayOptions(path, jobs=jobs))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu += (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     stats = outcome.report["stats"]
     return (
         stats["readings"],
@@ -76,6 +83,7 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=10_000)
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=cores(), help="processes of the parallel replay")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.file
@@ -88,27 +96,38 @@ def main() -> int:
                 f"{s.readings:,} readings, {path.stat().st_size / 1e6:.0f} MB "
                 f"in {time.perf_counter() - started:.1f} s"
             )
-        base, full, cpus = [], [], []
+        base: list[float] = []
+        rates: dict[int, list[float]] = {1: [], args.jobs: []}
+        cpus: dict[int, list[float]] = {1: [], args.jobs: []}
         for r in range(args.rounds):
             n, secs = baseline(path)
             base.append(n / secs)
-            n2, secs2, alarms, cpu_us = one_replay(path)
-            full.append(n2 / secs2)
-            cpus.append(cpu_us)
+            line = f"round {r + 1}: baseline {n / secs:,.0f}/s"
+            for jobs, rate in rates.items():
+                n2, secs2, alarms, cpu_us = one_replay(path, jobs)
+                rate.append(n2 / secs2)
+                cpus[jobs].append(cpu_us)
+                line += (
+                    f"; replay --jobs {jobs}: {n2:,} readings in {secs2:.2f} s "
+                    f"({n2 / secs2:,.0f}/s, {alarms} alarms, CPU {cpu_us:.2f} µs/message)"
+                )
+            print(line, flush=True)
+        b = statistics.median(base)
+        one, many = statistics.median(rates[1]), statistics.median(rates[args.jobs])
+        print(f"median: baseline {b:,.0f} readings/s")
+        for jobs, rate in rates.items():
+            f = statistics.median(rate)
             print(
-                f"round {r + 1}: baseline {n:,} readings in {secs:.2f} s ({n / secs:,.0f}/s); "
-                f"replay {n2:,} readings in {secs2:.2f} s ({n2 / secs2:,.0f}/s), {alarms} alarms, "
-                f"CPU {cpu_us:.2f} µs/message"
+                f"median: replay --jobs {jobs} {f:,.0f} readings/s (ratio to baseline "
+                f"{f / b:.2f}), CPU {statistics.median(cpus[jobs]):.2f} µs/message"
             )
-        b, f = statistics.median(base), statistics.median(full)
         print(
-            f"median: baseline {b:,.0f} readings/s, replay {f:,.0f} readings/s "
-            f"(ratio {f / b:.2f}); target {TARGET:,}: {'MET' if f >= TARGET else 'NOT MET'}"
+            f"--jobs {args.jobs} / --jobs 1: {many / one:.2f}; target {TARGET:,} "
+            f"(--jobs {args.jobs}): {'MET' if many >= TARGET else 'NOT MET'}"
         )
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        print(
-            f"replay CPU {statistics.median(cpus):.2f} µs/message (median); peak RSS {rss_mb:.0f} MB"
-        )
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        spawned = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak RSS {own:.0f} MB (this process), {spawned:.0f} MB (largest spawned part)")
     return 0
 
 

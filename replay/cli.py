@@ -164,6 +164,15 @@ def replay_cmd(  # noqa: PLR0917 - each parameter is a CLI option
         float, typer.Option("--tz-offset", help="Hours east of UTC for printed times.")
     ] = 8.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Processes for an unpaced replay, split by gateway (same report). "
+            "Default: one per core for recordings over 16 MB.",
+        ),
+    ] = None,
 ) -> None:
     """Run a recording through a rule set offline (no side effects), or onto a live broker."""
     pace = parse_speed(speed)
@@ -175,7 +184,7 @@ def replay_cmd(  # noqa: PLR0917 - each parameter is a CLI option
         live = pace is not None
         with bar:
             outcome = run_replay(
-                ReplayOptions(file, rules, compare, registry, pace),
+                ReplayOptions(file, rules, compare, registry, pace, jobs),
                 bar.replay,
                 (lambda s: print_timeline(out, [transition_dict(s)], 1, tz_offset_h))
                 if live

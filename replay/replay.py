@@ -88,6 +88,9 @@ class ReplayRun:
     elapsed_s: float = 0.0  # wall clock; reported on the terminal, never in the JSON
 
 
+MergeKey = tuple[int, int, float, str]
+
+
 class _Loop:
     """The per-message work, kept in one place so its cost is easy to see and measure."""
 
@@ -102,12 +105,27 @@ class _Loop:
         self.last_ts: dict[str, float] = {}  # device → event time of its last message
         self.next_advance = float("-inf")
         self.delays: dict[tuple[int, str, str], float] = {}
+        # a partition's run (replay.parallel) keys each step for the merge: (line, 0, due,
+        # timer key) for a clock tick before that line, (line, 1, 0.0, "") for the line itself
+        self.keys: list[list[MergeKey]] = [[] for _ in engines]
 
     def advance(self, rt: float) -> None:
         self.next_advance = rt + ADVANCE_EVERY_S
         for i, engine in enumerate(self.engines):
             if out := engine.advance(rt):
                 self.steps[i].extend(Step(t, rt, self._trigger(engine, t)) for t in out)
+
+    def tick(self, rt: float, line: int) -> None:
+        """``advance`` keying its steps by the timers that made them (a partition's run)."""
+        self.next_advance = rt + ADVANCE_EVERY_S
+        for i, engine in enumerate(self.engines):
+            fired: list[tuple[float, str, int]] = []
+            if out := engine.advance(rt, fired):
+                self.steps[i].extend(Step(t, rt, self._trigger(engine, t)) for t in out)
+                keys, begin = self.keys[i], 0
+                for due, key, end in fired:
+                    keys.extend([(line, 0, due, key)] * (end - begin))
+                    begin = end
 
     def _trigger(self, engine: Engine, t: Transition) -> float | None:
         """Event time of the message a timer transition goes back to.
@@ -230,6 +248,56 @@ def replay(  # noqa: PLR0917
     if progress is not None:
         progress(Progress(reader.stats.compressed_read, reader.size, stats.lines, stats.readings))
     return ReplayRun(loop.steps, stats, time.perf_counter() - started)
+
+
+def replay_part(  # noqa: PLR0917 - one part's inputs
+    reader: RecordingReader,
+    engines: Sequence[Engine],
+    registry: dict[str, DeviceInfo],
+    part_of: Callable[[str], int],
+    me: int,
+    progress: Callable[[Progress], None] | None = None,
+) -> tuple[ReplayRun, list[list[MergeKey]]]:
+    """One part of a replay split by gateway (replay.parallel): the steps and their keys.
+
+    Every line is read, but only those with ``part_of(topic) == me`` reach the engines; the
+    clock ticks at the same lines as a whole replay's, so a timer fires at the same ``rt``.
+    """
+    loop = _Loop(engines, registry)
+    stats = loop.stats
+    started = time.perf_counter()
+    with _collector_paused():
+        _feed_all(reader, loop, _partitioned(loop, part_of, me), progress)
+    if stats.last_rt is not None:
+        loop.tick(stats.last_rt, stats.lines + 2)  # after every line (line 1: the header)
+    return ReplayRun(loop.steps, stats, time.perf_counter() - started), loop.keys
+
+
+def _partitioned(
+    loop: _Loop, part_of: Callable[[str], int], me: int
+) -> Callable[[list[Entry]], None]:
+    handle, steps, keys = loop.message, loop.steps, loop.keys
+    parts: dict[str, int] = {}  # topic → part
+    line = 1  # the header
+
+    def feed(chunk: list[Entry]) -> None:
+        nonlocal line
+        for entry in chunk:
+            line += 1
+            topic, rt = entry.topic, entry.rt
+            if rt >= loop.next_advance:
+                loop.tick(rt, line)
+            part = parts.get(topic)
+            if part is None:
+                part = parts[topic] = part_of(topic)
+            if part != me:
+                continue
+            handle(rt, topic, entry.payload_bytes() if entry.b64 else entry.payload)
+            for i, engine_steps in enumerate(steps):
+                if n := len(engine_steps) - len(keys[i]):
+                    keys[i].extend([(line, 1, 0.0, "")] * n)
+
+    return feed
 
 
 def _feed_all(

@@ -12,6 +12,7 @@ from typing import Any
 
 from replay.compare import Comparison, compare
 from replay.errors import ReplayError, RulesError
+from replay.parallel import auto_jobs, plan, replay_parallel
 from replay.reader import RecordingReader
 from replay.recording import header_devices
 from replay.replay import Progress, ReplayRun, Step, replay
@@ -29,6 +30,7 @@ class ReplayOptions:
     compare: Path | None = None  # a second rule set to backtest against
     registry: Path | None = None  # device CSV; default: the recording header's devices
     speed: float | None = None  # None: as fast as possible
+    jobs: int | None = None  # processes (replay.parallel); None: one per core for a big file
 
 
 @dataclass
@@ -39,7 +41,14 @@ class ReplayOutcome:
     warnings: list[str]
 
 
-def load_engine(directory: Path | None) -> tuple[Engine, RulesInfo]:
+@dataclass(frozen=True, slots=True)
+class LoadedRules:
+    engine: Engine
+    info: RulesInfo
+    texts: dict[str, str]  # file → text: what other processes of a parallel replay parse
+
+
+def load_engine(directory: Path | None) -> LoadedRules:
     """An engine for a rule folder (or the library); RulesError names file, line and field."""
     try:
         texts = rule_texts(directory)
@@ -47,7 +56,7 @@ def load_engine(directory: Path | None) -> tuple[Engine, RulesInfo]:
     except ConfigError as err:
         raise RulesError(f"rules {directory or 'library'}:\n{err}") from err
     label = "library" if directory is None else directory.name or str(directory)
-    return Engine(ruleset), RulesInfo.of(label, texts)
+    return LoadedRules(Engine(ruleset), RulesInfo.of(label, texts), dict(texts))
 
 
 def load_registry(reader: RecordingReader, csv_path: Path | None) -> dict[str, DeviceInfo]:
@@ -73,15 +82,21 @@ def run_replay(
     progress: Callable[[Progress], None] | None = None,
     on_step: Callable[[Step], None] | None = None,
 ) -> ReplayOutcome:
-    engines_and_rules = [load_engine(opts.rules)]
+    loaded = [load_engine(opts.rules)]
     if opts.compare is not None:
-        engines_and_rules.append(load_engine(opts.compare))
+        loaded.append(load_engine(opts.compare))
+    engines = [x.engine for x in loaded]
+    rules = [x.info for x in loaded]
     with RecordingReader(opts.file) as reader:
         registry = load_registry(reader, opts.registry)
-        engines = [e for e, _ in engines_and_rules]
-        run = replay(reader, engines, registry, progress, opts.speed, on_step)
+        jobs = opts.jobs if opts.jobs is not None else auto_jobs(opts.file)
+        the_plan = plan(registry, jobs) if jobs > 1 else None
+        if the_plan is None or the_plan.parts == 1 or opts.speed is not None or on_step:
+            run = replay(reader, engines, registry, progress, opts.speed, on_step)
+        else:
+            texts = [x.texts for x in loaded]
+            run = replay_parallel(reader, engines, texts, registry, the_plan, progress)
         comparison = compare(run.steps[0], run.steps[1]) if len(engines) > 1 else None
-        rules = [r for _, r in engines_and_rules]
         report = build_report(reader, rules, run, registry, comparison)
         if comparison is not None:
             report["compare"]["label_a"] = rules[0].label

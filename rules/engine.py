@@ -125,8 +125,16 @@ class Engine:
                 c.begin(ts, self)
         return self._done(out)
 
-    def advance(self, now: float) -> list[Transition]:
-        """Move the event-time clock to *now* and fire what fell due (idempotent)."""
+    def advance(
+        self, now: float, fired: list[tuple[float, str, int]] | None = None
+    ) -> list[Transition]:
+        """Move the event-time clock to *now* and fire what fell due (idempotent).
+
+        Timers fire in ``(due, key)`` order. With *fired*, each timer that produced
+        transitions appends ``(due, key, end)``: its transitions are the returned list's items
+        before ``end`` and after the previous entry's. Engines holding disjoint devices can so
+        merge their transitions into the order one engine holding them all would produce.
+        """
         self._clock = max(self._clock, now)
         heap = self._heap
         if not heap or heap[0][0] > now:
@@ -145,6 +153,8 @@ class Engine:
                 if t.dev is not None:  # a device's cond (a gateway's are in the base)
                     self._dirty.add(t.dev)
                 t.on_timer(self, due)
+            if fired is not None and len(out) != (fired[-1][2] if fired else 0):
+                fired.append((due, key, len(out)))
         return self._done(out)
 
     def set_maintenance(self, device: str, until: float) -> None:
