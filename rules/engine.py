@@ -68,13 +68,15 @@ class Engine:
                 self._comm_error(dev, ts)
             return self._done(out)
         self._n_readings += len(values)
-        by_m = dev.by_m
         # in the message's order (it orders the transitions); most measurements have no rule
-        for name, v in values.items():
-            conds = by_m.get(name)
-            if conds is not None:
-                for c in conds:
-                    c.feed(v, ts, self)
+        names, plan = dev.plan
+        if names != (now := list(values)):
+            by_m = dev.by_m
+            names, plan = dev.plan = now, tuple((n, by_m[n]) for n in now if n in by_m)
+        for name, conds in plan:
+            v = values[name]
+            for c in conds:
+                c.feed(v, ts, self)
         if out:
             self._n_transitions += len(out)
         return out

@@ -49,6 +49,7 @@ class Device:
         "last_seen",
         "last_ts",
         "last_values",
+        "plan",
         "quality",
     )
 
@@ -63,6 +64,10 @@ class Device:
         self.last_seen = NEG_INF  # latest message of any kind
         self.by_m: dict[str, tuple[Any, ...]] = {}
         self.by_e: dict[str, tuple[Any, ...]] = {}
+        # the measurement names of the last data message, in its order, and of those the ones
+        # with conditions: a device sends the same names each poll, so one list comparison
+        # replaces a lookup per reading
+        self.plan: tuple[list[str], tuple[tuple[str, tuple[Any, ...]], ...]] = ([], ())
         self.conds: tuple[Cond, ...] = ()
         self.deadmen: tuple[Deadman, ...] = ()
         self.quality: tuple[CommQuality, ...] = ()

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wire.errors import WireError
 
 TOPIC_PREFIX = "ga/v1"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"  # gateway, device and command ids
+_ID = re.compile(ID_PATTERN)
 
 
 class TopicKind(enum.StrEnum):
@@ -44,6 +45,8 @@ class Topic:
     gateway: str
     device: str | None = None
     command_id: str | None = None
+    # made by parse_topic: its ids match ID_PATTERN (wire.messages trusts a payload naming them)
+    checked: bool = field(default=False, compare=False, repr=False)
 
     def __str__(self) -> str:
         base = f"{TOPIC_PREFIX}/{self.gateway}"
@@ -106,13 +109,13 @@ def parse_topic(topic: str) -> Topic:
     rest = parts[3:]
     match rest:
         case ["status"]:
-            return Topic(TopicKind.STATUS, gw)
+            return Topic(TopicKind.STATUS, gw, checked=True)
         case ["dropped"]:
-            return Topic(TopicKind.DROPPED, gw)
+            return Topic(TopicKind.DROPPED, gw, checked=True)
         case ["dev", device, ("data" | "event") as kind]:
-            return Topic(TopicKind(kind), gw, device=check_id(device, "device"))
+            return Topic(TopicKind(kind), gw, device=check_id(device, "device"), checked=True)
         case ["cmd", cid]:
-            return Topic(TopicKind.COMMAND, gw, command_id=check_id(cid, "command"))
+            return Topic(TopicKind.COMMAND, gw, command_id=check_id(cid, "command"), checked=True)
         case ["cmd", cid, "reply"]:
-            return Topic(TopicKind.REPLY, gw, command_id=check_id(cid, "command"))
+            return Topic(TopicKind.REPLY, gw, command_id=check_id(cid, "command"), checked=True)
     raise WireError(f"unknown topic shape: {topic!r}", "topic")

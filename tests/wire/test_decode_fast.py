@@ -6,6 +6,7 @@ contract's types, constraints and all) has it: the same message, or the same err
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import msgspec
@@ -14,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wire import DataMessage, SequencedMessage, WireError, decode_sequenced
-from wire.messages import _decode, _decode_data_fast, _LooseData
-from wire.topics import Topic, TopicKind
+from wire.messages import _decode, _decode_fast, _LooseData
+from wire.topics import Topic, TopicKind, parse_topic
 
 _strict: msgspec.json.Decoder[SequencedMessage] = msgspec.json.Decoder(SequencedMessage)
 _GOOD = {"t": "data", "gw": "gw-1", "dev": "smk-1", "seq": 3, "ts": 1.5, "values": {"a": 1}}
@@ -31,18 +32,21 @@ def _verdict(decode: Any, payload: bytes) -> object:
 def _check(payload: dict[str, Any]) -> None:
     raw = msgspec.json.encode(payload)
     strict = _verdict(lambda p: _decode(_strict, p), raw)
-    fast = _decode_data_fast(raw)
+    fast = _decode_fast(raw)
     if fast is not None:
         assert type(fast) is type(strict)
         assert fast == strict
-    topic = Topic(TopicKind.DATA, str(payload.get("gw")), str(payload.get("dev")))
-    got = _verdict(lambda p: decode_sequenced(topic, p), raw)
-    if isinstance(strict, tuple):  # refused by the strict decoder: refused in its words
-        assert got == strict
-    elif isinstance(got, tuple):  # accepted, then checked against the topic
-        assert got[0] in {"spoofed", "wrong_kind"}
-    else:
-        assert got == strict
+    topics = [Topic(TopicKind.DATA, str(payload.get("gw")), str(payload.get("dev")))]
+    with contextlib.suppress(WireError):  # parse_topic's topic: a payload naming its ids
+        topics.append(parse_topic(f"ga/v1/{payload.get('gw')}/dev/{payload.get('dev')}/data"))
+    for topic in topics:
+        got = _verdict(lambda p, topic=topic: decode_sequenced(topic, p), raw)
+        if isinstance(strict, tuple):  # refused by the strict decoder: refused in its words
+            assert got == strict
+        elif isinstance(got, tuple):  # accepted, then checked against the topic
+            assert got[0] in {"spoofed", "wrong_kind"}
+        else:
+            assert got == strict
 
 
 @pytest.mark.parametrize(
@@ -78,8 +82,16 @@ def test_decoded_as_the_strict_decoder_has_it(change: dict[str, Any]) -> None:
 
 
 def test_a_valid_data_message_takes_the_fast_path() -> None:
-    assert _decode_data_fast(msgspec.json.encode(_GOOD)) is not None
-    assert _decode_data_fast(b"{not json") is None
+    assert _decode_fast(msgspec.json.encode(_GOOD)) is not None
+    assert _decode_fast(b"{not json") is None
+
+
+def test_only_a_topic_parse_topic_made_vouches_for_the_ids() -> None:
+    raw = msgspec.json.encode({**_GOOD, "gw": "gw 1"})
+    made = Topic(TopicKind.DATA, "gw 1", "smk-1")
+    assert not made.checked and _decode_fast(raw, made) is None
+    assert parse_topic("ga/v1/gw-1/dev/smk-1/data").checked
+    assert parse_topic("ga/v1/gw-1/dev/smk-1/data") == Topic(TopicKind.DATA, "gw-1", "smk-1")
 
 
 _text = st.one_of(
