@@ -89,7 +89,9 @@ def test_a_valid_data_message_takes_the_fast_path() -> None:
 def test_only_a_topic_parse_topic_made_vouches_for_the_ids() -> None:
     raw = msgspec.json.encode({**_GOOD, "gw": "gw 1"})
     made = Topic(TopicKind.DATA, "gw 1", "smk-1")
-    assert not made.checked and _decode_fast(raw, made) is None
+    assert not made.checked
+    with pytest.raises(WireError, match=r"matching regex .* at `\$.gw`"):
+        decode_sequenced(made, raw)
     assert parse_topic("ga/v1/gw-1/dev/smk-1/data").checked
     assert parse_topic("ga/v1/gw-1/dev/smk-1/data") == Topic(TopicKind.DATA, "gw-1", "smk-1")
 
