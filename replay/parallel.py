@@ -58,6 +58,13 @@ def auto_jobs(path: Path) -> int:
     return cores() if big else 1
 
 
+def inflate_aside(jobs: int) -> bool:
+    """Whether each of *jobs* processes should inflate in a thread of its own: only with a
+    core to spare for it. Without, the thread's hand-overs cost ~20 % more CPU for reading
+    than inflating in line (measured: 2.07 s against 1.69 s for the 10,000-device day)."""
+    return jobs * 2 <= cores() or jobs == 1
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """Which part each registered gateway's messages go to."""
@@ -129,7 +136,7 @@ def _child(job: _Job, conn: Connection, readings: Any) -> None:
         def progress(p: Progress) -> None:
             readings[job.me] = p.readings
 
-        with RecordingReader(job.path) as reader:
+        with RecordingReader(job.path, threaded=inflate_aside(job.plan.parts)) as reader:
             run, keys = replay_part(
                 reader, engines, job.registry, job.plan.part_of, job.me, progress
             )

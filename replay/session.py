@@ -12,7 +12,7 @@ from typing import Any
 
 from replay.compare import Comparison, compare
 from replay.errors import ReplayError, RulesError
-from replay.parallel import auto_jobs, plan, replay_parallel
+from replay.parallel import auto_jobs, inflate_aside, plan, replay_parallel
 from replay.reader import RecordingReader
 from replay.recording import header_devices
 from replay.replay import Progress, ReplayRun, Step, replay
@@ -87,11 +87,12 @@ def run_replay(
         loaded.append(load_engine(opts.compare))
     engines = [x.engine for x in loaded]
     rules = [x.info for x in loaded]
-    with RecordingReader(opts.file) as reader:
+    paced = opts.speed is not None or on_step is not None
+    jobs = 1 if paced else opts.jobs if opts.jobs is not None else auto_jobs(opts.file)
+    with RecordingReader(opts.file, threaded=inflate_aside(jobs)) as reader:
         registry = load_registry(reader, opts.registry)
-        jobs = opts.jobs if opts.jobs is not None else auto_jobs(opts.file)
         the_plan = plan(registry, jobs) if jobs > 1 else None
-        if the_plan is None or the_plan.parts == 1 or opts.speed is not None or on_step:
+        if the_plan is None or the_plan.parts == 1:
             run = replay(reader, engines, registry, progress, opts.speed, on_step)
         else:
             texts = [x.texts for x in loaded]
