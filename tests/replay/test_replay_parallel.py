@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -132,6 +137,37 @@ def test_a_part_that_cannot_run_fails_the_replay_naming_why(fleet: Path, tmp_pat
         copy.unlink()  # this process reads on from its open file; a spawned part cannot open it
         with pytest.raises(ReplayError, match=r"^replay part 1 failed: .*gone.gz: cannot open"):
             replay_parallel(reader, [engine.engine], [engine.texts], registry, plan(registry, 2))
+
+
+def test_a_part_killed_fails_the_replay_instead_of_a_report_missing_its_devices(
+    fleet: Path,
+) -> None:
+    engine = load_engine(None)
+    killed: list[int] = []
+
+    def kill_the_first_part() -> None:
+        deadline = time.monotonic() + 30
+        while not killed and time.monotonic() < deadline:
+            for child in multiprocessing.active_children():
+                if child.name == "replay part 1" and child.pid is not None:
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_the_first_part)
+    with RecordingReader(fleet) as reader:
+        registry = load_registry(reader, None)
+        killer.start()
+        try:
+            with pytest.raises(
+                ReplayError, match=r"part 1 ended without an answer \(exit code -9\)"
+            ):
+                replay_parallel(
+                    reader, [engine.engine], [engine.texts], registry, plan(registry, 2)
+                )
+        finally:
+            killer.join()
+    assert killed
 
 
 def test_cli_jobs_option(fleet: Path, tmp_path: Path) -> None:
