@@ -21,13 +21,21 @@ from dataclasses import dataclass, field
 from replay.reader import RecordingReader
 from replay.recording import Entry
 from rules import DeviceInfo, Engine, Transition, TransitionKind
-from wire import DataMessage, DropRecord, WireError, decode_sequenced, decode_status
+from wire import (
+    DataMessage,
+    DropRecord,
+    WireError,
+    decode_sequenced,
+    decode_status,
+    decode_vouched,
+)
 from wire.dedup import SeqTracker
 from wire.topics import SEQUENCED_KINDS, Topic, TopicKind, parse_topic
 
 ADVANCE_EVERY_S = 1.0
 PROGRESS_EVERY_S = 0.25
 PACE_SLACK_S = 0.002  # sleep only when this far ahead of the paced schedule
+_DATA = TopicKind.DATA
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +159,14 @@ class _Loop:
         self.topics[name] = t
         return t
 
+    def stray(self, dev: str, device: DeviceInfo | None) -> None:
+        """A message of a device not registered, or registered on another gateway: counted."""
+        if device is None:
+            self.stats.unknown_device += 1
+        else:
+            self.stats.wrong_gateway += 1
+        self.stats.unknown_devices.add(dev)
+
     def message(self, rt: float, topic_name: str, payload: bytes) -> None:  # noqa: PLR0911, PLR0912
         if rt >= self.next_advance:
             self.advance(rt)
@@ -189,11 +205,7 @@ class _Loop:
         dev = msg.dev
         device = self.registry.get(dev)
         if device is None or device.gateway != gw:
-            if device is None:
-                stats.unknown_device += 1
-            else:
-                stats.wrong_gateway += 1
-            stats.unknown_devices.add(dev)
+            self.stray(dev, device)
             return
         self.last_ts[dev] = ts = msg.ts
         if isinstance(msg, DataMessage):
@@ -237,7 +249,7 @@ def replay(  # noqa: PLR0917
     stats = loop.stats
     started = time.perf_counter()
     paced = speed is not None or on_step is not None
-    feed = _paced(loop, speed, on_step) if paced else _fast(loop)
+    feed = _paced(loop, speed, on_step) if paced else _unpaced(loop)
     with contextlib.nullcontext() if paced else _collector_paused():
         _feed_all(reader, loop, feed, progress)
     if stats.last_rt is not None:
@@ -267,37 +279,10 @@ def replay_part(  # noqa: PLR0917 - one part's inputs
     stats = loop.stats
     started = time.perf_counter()
     with _collector_paused():
-        _feed_all(reader, loop, _partitioned(loop, part_of, me), progress)
+        _feed_all(reader, loop, _unpaced(loop, part_of, me), progress)
     if stats.last_rt is not None:
         loop.tick(stats.last_rt, stats.lines + 2)  # after every line (line 1: the header)
     return ReplayRun(loop.steps, stats, time.perf_counter() - started), loop.keys
-
-
-def _partitioned(
-    loop: _Loop, part_of: Callable[[str], int], me: int
-) -> Callable[[list[Entry]], None]:
-    handle, steps, keys = loop.message, loop.steps, loop.keys
-    parts: dict[str, int] = {}  # topic → part
-    line = 1  # the header
-
-    def feed(chunk: list[Entry]) -> None:
-        nonlocal line
-        for entry in chunk:
-            line += 1
-            topic, rt = entry.topic, entry.rt
-            if rt >= loop.next_advance:
-                loop.tick(rt, line)
-            part = parts.get(topic)
-            if part is None:
-                part = parts[topic] = part_of(topic)
-            if part != me:
-                continue
-            handle(rt, topic, entry.payload_bytes() if entry.b64 else entry.payload)
-            for i, engine_steps in enumerate(steps):
-                if n := len(engine_steps) - len(keys[i]):
-                    keys[i].extend([(line, 1, 0.0, "")] * n)
-
-    return feed
 
 
 def _feed_all(
@@ -342,13 +327,70 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _fast(loop: _Loop) -> Callable[[list[Entry]], None]:
-    handle = loop.message
+def _unpaced(
+    loop: _Loop, part_of: Callable[[str], int] | None = None, me: int = 0
+) -> Callable[[list[Entry]], None]:
+    """The pass as fast as it goes, over the whole stream or (with *part_of*) one part.
 
-    def feed(chunk: list[Entry]) -> None:
+    The usual message — data on a data topic, one engine — is handled here in line: decoded
+    once (``decode_vouched``), deduplicated, looked up and evaluated, with no call per message
+    but the engine's. Anything else goes through ``_Loop.message`` as it came: the same
+    decisions, a little slower. A part ticks its clock at every line, its own or not, and
+    keys its steps for the merge (``_Loop.keys``).
+    """
+    handle, topics, registry, last_ts = loop.message, loop.topics, loop.registry, loop.last_ts
+    first_time, stats, single = loop.tracker.first_time, loop.stats, loop.single
+    steps, keys = loop.steps, loop.keys
+    parts: dict[str, int] = {}  # topic → part
+    line = 1  # the header
+
+    def feed(chunk: list[Entry]) -> None:  # noqa: PLR0912 - one loop, its branches in line
+        nonlocal line
+        data = readings = 0
         for entry in chunk:
-            # a Raw payload is a buffer: wire's decoders read it without a copy
-            handle(entry.rt, entry.topic, entry.payload_bytes() if entry.b64 else entry.payload)
+            line += 1
+            name, rt = entry.topic, entry.rt
+            if rt >= loop.next_advance:
+                if part_of is None:
+                    loop.advance(rt)
+                else:
+                    loop.tick(rt, line)
+            if part_of is not None:
+                part = parts.get(name)
+                if part is None:
+                    part = parts[name] = part_of(name)
+                if part != me:
+                    continue
+            topic = topics.get(name)
+            msg = None
+            if single is not None and topic is not None and topic.kind is _DATA and not entry.b64:
+                # a Raw payload is a buffer: wire's decoders read it without a copy
+                msg = decode_vouched(topic, entry.payload)
+            if msg is None:
+                handle(rt, name, entry.payload_bytes() if entry.b64 else entry.payload)
+                if part_of is not None:
+                    for i, engine_steps in enumerate(steps):
+                        if n := len(engine_steps) - len(keys[i]):
+                            keys[i].extend([(line, 1, 0.0, "")] * n)
+                continue
+            gw = msg.gw
+            if not first_time(gw, msg.seq):
+                stats.duplicates += 1
+                continue
+            dev = msg.dev
+            device = registry.get(dev)
+            if device is None or device.gateway != gw:
+                loop.stray(dev, device)
+                continue
+            last_ts[dev] = ts = msg.ts
+            data += 1
+            readings += len(msg.values)
+            if out := single.on_data(msg, device):  # type: ignore[union-attr]
+                steps[0].extend(Step(t, rt, ts) for t in out)
+                if part_of is not None:
+                    keys[0].extend([(line, 1, 0.0, "")] * len(out))
+        stats.data += data
+        stats.readings += readings
 
     return feed
 

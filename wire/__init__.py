@@ -17,6 +17,7 @@ from wire.messages import (
     decode_reply,
     decode_sequenced,
     decode_status,
+    decode_vouched,
     encode,
 )
 from wire.topics import TOPIC_PREFIX, Topic, TopicKind, parse_topic
@@ -41,6 +42,7 @@ __all__ = [
     "decode_reply",
     "decode_sequenced",
     "decode_status",
+    "decode_vouched",
     "encode",
     "parse_topic",
 ]

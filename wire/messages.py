@@ -248,7 +248,7 @@ def _decode_fast(payload: bytes) -> SequencedMessage | None:
     return DataMessage(m.gw, m.dev, m.seq, m.ts, m.q, m.values, m.invalid, m.v)
 
 
-def _decode_vouched(t: Topic, payload: bytes) -> DataMessage | None:
+def decode_vouched(t: Topic, payload: bytes) -> DataMessage | None:
     """The data message on data topic *t*, which ``parse_topic`` checked, if the payload is
     valid and names the topic's gateway and device (their pattern the topic's check vouches
     for; nothing is left to check against the topic); else None.
@@ -257,6 +257,8 @@ def _decode_vouched(t: Topic, payload: bytes) -> DataMessage | None:
     its parsed topics hands on strings whose hash is already known to every dict lookup by
     gateway and device downstream, instead of new ones to hash.
     """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
     try:
         m = _loose_decoder.decode(payload)
     except msgspec.DecodeError:  # ValidationError too
@@ -306,7 +308,7 @@ def decode_sequenced(topic: str | Topic, payload: bytes) -> SequencedMessage:
     message: SequencedMessage | None = None
     if len(payload) <= MAX_PAYLOAD_BYTES:
         if t.checked and t.kind is TopicKind.DATA:  # the usual message: one decode, done
-            vouched = _decode_vouched(t, payload)
+            vouched = decode_vouched(t, payload)
             if vouched is not None:
                 return vouched
         message = _decode_fast(payload)
