@@ -100,7 +100,8 @@ MergeKey = tuple[int, int, float, str]
 
 
 class _Loop:
-    """The per-message work, kept in one place so its cost is easy to see and measure."""
+    """The per-message work and its state; ``_unpaced`` handles the usual message in its own
+    loop with the same state and hands everything else to ``message``."""
 
     def __init__(self, engines: Sequence[Engine], registry: dict[str, DeviceInfo]) -> None:
         self.engines = engines
