@@ -12,21 +12,25 @@ the line or the line itself, the timer's due time and key) and are merged in the
 engine holding every device would have produced them: the report is byte for byte the one
 ``--jobs 1`` writes (tests/replay/test_replay_parallel.py).
 
-The calling process runs part 0 itself; the others are spawned (not forked: the caller may
-have threads) and send their steps back through a pipe.
+The calling process runs part 0 itself; each other part is a ``python -m replay.parallel``
+of its own that gets its job on stdin and sends its steps back on stdout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
-import multiprocessing
 import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
 import time
 import traceback
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from multiprocessing.connection import Connection
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -126,28 +130,100 @@ class _Job:
 
 
 _Result = tuple[list[list[Step]], list[list[MergeKey]], ReplayStats]
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # where `replay` imports from
 
 
-def _child(job: _Job, conn: Connection, readings: Any) -> None:
-    """A spawned part: replay it, send (steps, keys, stats) or the error back."""
+def _serve() -> int:
+    """A part's process (``python -m replay.parallel``): a ``_Job`` pickled on stdin; pickled
+    ``("progress", readings)`` frames, then ``("ok", (steps, keys, stats))`` or
+    ``("error", why)`` on stdout. Nothing else may reach that stream: fd 1 is pointed at
+    stderr for the rest of the process. Ctrl-C is the parent's to handle (it ends us)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+
+    def send(frame: tuple[str, Any]) -> None:
+        pickle.dump(frame, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
     try:
+        job: _Job = pickle.load(sys.stdin.buffer)  # noqa: S301 - from the parent replay
         engines = [Engine(parse_ruleset(texts)) for texts in job.rules]
-
-        def progress(p: Progress) -> None:
-            readings[job.me] = p.readings
-
         with RecordingReader(job.path, threaded=inflate_aside(job.plan.parts)) as reader:
             run, keys = replay_part(
-                reader, engines, job.registry, job.plan.part_of, job.me, progress
+                reader,
+                engines,
+                job.registry,
+                job.plan.part_of,
+                job.me,
+                lambda p: send(("progress", p.readings)),
             )
-        readings[job.me] = run.stats.readings
-        conn.send(("ok", (run.steps, keys, run.stats)))
+        send(("ok", (run.steps, keys, run.stats)))
     except ReplayError as err:  # the file, the rules: said in a line, like in one process
-        conn.send(("error", str(err)))
-    except BaseException:  # noqa: BLE001 - everything goes back to the parent, named
-        conn.send(("error", traceback.format_exc()))
-    finally:
-        conn.close()
+        send(("error", str(err)))
+    except Exception:  # noqa: BLE001 - everything goes back to the parent, named
+        send(("error", traceback.format_exc()))
+    return 0
+
+
+class _Part:
+    """A part's process, and a thread that hands it its job and reads what it sends back.
+
+    A plain ``python -m replay.parallel`` (not multiprocessing): nothing of the caller's
+    ``__main__`` is run again, so a script without a main guard, ``python -`` or a notebook
+    replays as well as the CLI does.
+    """
+
+    def __init__(self, job: _Job) -> None:
+        self.name = f"replay part {job.me}"
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, env.get("PYTHONPATH"))))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "replay.parallel"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self.readings = 0
+        self.answer: tuple[str, Any] | None = None
+        self._thread = threading.Thread(target=self._talk, args=(job,), name=self.name)
+        self._thread.start()
+
+    def _talk(self, job: _Job) -> None:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None  # both are pipes
+        with contextlib.suppress(OSError):  # it died first: the exit code says so below
+            pickle.dump(job, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            stdin.close()
+        with contextlib.suppress(EOFError, OSError, pickle.UnpicklingError):
+            while True:
+                kind, payload = pickle.load(stdout)  # noqa: S301 - our own child's frames
+                if kind != "progress":
+                    self.answer = (kind, payload)
+                    return
+                self.readings = payload
+
+    def result(self) -> _Result:
+        """Its steps, keys and stats once it is done; ReplayError if it failed or died."""
+        self._thread.join()
+        code = self.proc.wait()
+        if self.answer is None:
+            raise ReplayError(f"{self.name} ended without an answer (exit code {code})")
+        kind, payload = self.answer
+        if kind != "ok":
+            raise ReplayError(f"{self.name} failed: {payload}")
+        return payload  # type: ignore[no-any-return]
+
+    def end(self) -> None:
+        """Stop it if it still runs (the replay failed or was interrupted) and clean up."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._thread.join()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 def replay_parallel(  # noqa: PLR0917 - one replay's inputs
@@ -164,23 +240,14 @@ def replay_parallel(  # noqa: PLR0917 - one replay's inputs
     the other processes build theirs from.
     """
     started = time.perf_counter()
-    ctx = multiprocessing.get_context("spawn")
-    readings = ctx.Array("q", the_plan.parts, lock=False)
-    children = []
+    parts: list[_Part] = []
     try:
+        texts = [dict(t) for t in rules]
         for me in range(1, the_plan.parts):
-            job = _Job(reader.path, [dict(t) for t in rules], registry, the_plan, me)
-            receive, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(
-                target=_child, args=(job, send, readings), name=f"replay part {me}", daemon=True
-            )
-            proc.start()
-            send.close()
-            children.append((proc, receive))
+            parts.append(_Part(_Job(reader.path, texts, registry, the_plan, me)))
 
         def progress_all(p: Progress) -> None:
-            readings[0] = p.readings
-            p.readings = sum(readings)
+            p.readings += sum(part.readings for part in parts)
             progress(p)  # type: ignore[misc]
 
         run, keys = replay_part(
@@ -192,31 +259,15 @@ def replay_parallel(  # noqa: PLR0917 - one replay's inputs
             progress_all if progress is not None else None,
         )
         results: list[_Result] = [(run.steps, keys, run.stats)]
-        results.extend(_receive(proc, receive) for proc, receive in children)
+        results.extend(part.result() for part in parts)
     finally:
-        for proc, receive in children:
-            receive.close()
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
+        for part in parts:
+            part.end()
     steps = [_merge([(r[0][i], r[1][i]) for r in results]) for i in range(len(engines))]
     stats = _combine([r[2] for r in results])
     if progress is not None:
         progress(Progress(reader.stats.compressed_read, reader.size, stats.lines, stats.readings))
     return ReplayRun(steps, stats, time.perf_counter() - started)
-
-
-def _receive(proc: multiprocessing.process.BaseProcess, conn: Connection) -> _Result:
-    try:
-        status, payload = conn.recv()
-    except EOFError:
-        proc.join()
-        raise ReplayError(
-            f"{proc.name} ended without an answer (exit code {proc.exitcode})"
-        ) from None
-    if status != "ok":
-        raise ReplayError(f"{proc.name} failed: {payload}")
-    return payload  # type: ignore[no-any-return]
 
 
 def _merge(parts: Sequence[tuple[list[Step], list[MergeKey]]]) -> list[Step]:
@@ -241,3 +292,7 @@ def _combine(parts: Sequence[ReplayStats]) -> ReplayStats:
         out.refused.update(s.refused)
         out.unknown_devices |= s.unknown_devices
     return out
+
+
+if __name__ == "__main__":
+    sys.exit(_serve())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -139,6 +141,18 @@ def test_a_part_that_cannot_run_fails_the_replay_naming_why(fleet: Path, tmp_pat
             replay_parallel(reader, [engine.engine], [engine.texts], registry, plan(registry, 2))
 
 
+def _parts_of(parent: int) -> list[int]:
+    """Pids of the replay parts *parent* started (Linux: read off /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+            if int(fields[1]) == parent and b"replay.parallel" in cmdline:
+                found.append(int(stat.parent.name))
+    return found
+
+
 def test_a_part_killed_fails_the_replay_instead_of_a_report_missing_its_devices(
     fleet: Path,
 ) -> None:
@@ -148,10 +162,9 @@ def test_a_part_killed_fails_the_replay_instead_of_a_report_missing_its_devices(
     def kill_the_first_part() -> None:
         deadline = time.monotonic() + 30
         while not killed and time.monotonic() < deadline:
-            for child in multiprocessing.active_children():
-                if child.name == "replay part 1" and child.pid is not None:
-                    os.kill(child.pid, signal.SIGKILL)
-                    killed.append(child.pid)
+            for pid in _parts_of(os.getpid()):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
             time.sleep(0.005)
 
     killer = threading.Thread(target=kill_the_first_part)
@@ -168,6 +181,30 @@ def test_a_part_killed_fails_the_replay_instead_of_a_report_missing_its_devices(
         finally:
             killer.join()
     assert killed
+    assert not _parts_of(os.getpid())  # nothing left behind
+
+
+def test_a_script_without_a_main_guard_on_stdin_replays_in_parts(fleet: Path) -> None:
+    """Nothing of the caller's __main__ runs again in a part (multiprocessing's spawn would)."""
+    script = (
+        "from pathlib import Path\n"
+        "from replay.report import encode_report\n"
+        "from replay.session import ReplayOptions, run_replay\n"
+        f"o = run_replay(ReplayOptions(Path({str(fleet)!r}), jobs=2))\n"
+        "print('REPORT', len(encode_report(o.report)))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-"],
+        check=False,
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["REPORT", str(len(report_bytes(fleet, 1)))]
 
 
 def test_cli_jobs_option(fleet: Path, tmp_path: Path) -> None:
