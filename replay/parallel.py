@@ -127,9 +127,10 @@ class _Job:
     registry: dict[str, DeviceInfo]
     plan: Plan
     me: int
+    size: int  # bytes of the file the calling process reads: a growing recording stays one
 
 
-_Result = tuple[list[list[Step]], list[list[MergeKey]], ReplayStats]
+_Result = tuple[list[list[Step]], list[list[MergeKey]], ReplayStats, str]  # str: sha256 read
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # where `replay` imports from
 
 
@@ -149,7 +150,8 @@ def _serve() -> int:
     try:
         job: _Job = pickle.load(sys.stdin.buffer)  # noqa: S301 - from the parent replay
         engines = [Engine(parse_ruleset(texts)) for texts in job.rules]
-        with RecordingReader(job.path, threaded=inflate_aside(job.plan.parts)) as reader:
+        threaded = inflate_aside(job.plan.parts)
+        with RecordingReader(job.path, threaded, job.size) as reader:
             run, keys = replay_part(
                 reader,
                 engines,
@@ -158,7 +160,7 @@ def _serve() -> int:
                 job.me,
                 lambda p: send(("progress", p.readings)),
             )
-        send(("ok", (run.steps, keys, run.stats)))
+        send(("ok", (run.steps, keys, run.stats, reader.stats.sha256)))
     except ReplayError as err:  # the file, the rules: said in a line, like in one process
         send(("error", str(err)))
     except Exception:  # noqa: BLE001 - everything goes back to the parent, named
@@ -244,7 +246,7 @@ def replay_parallel(  # noqa: PLR0917 - one replay's inputs
     try:
         texts = [dict(t) for t in rules]
         for me in range(1, the_plan.parts):
-            parts.append(_Part(_Job(reader.path, texts, registry, the_plan, me)))
+            parts.append(_Part(_Job(reader.path, texts, registry, the_plan, me, reader.size)))
 
         def progress_all(p: Progress) -> None:
             p.readings += sum(part.readings for part in parts)
@@ -258,11 +260,13 @@ def replay_parallel(  # noqa: PLR0917 - one replay's inputs
             0,
             progress_all if progress is not None else None,
         )
-        results: list[_Result] = [(run.steps, keys, run.stats)]
+        results: list[_Result] = [(run.steps, keys, run.stats, reader.stats.sha256)]
         results.extend(part.result() for part in parts)
     finally:
         for part in parts:
             part.end()
+    if any(r[3] != reader.stats.sha256 for r in results):
+        raise ReplayError(f"{reader.path}: the file changed while it was replayed; run it again")
     steps = [_merge([(r[0][i], r[1][i]) for r in results]) for i in range(len(engines))]
     stats = _combine([r[2] for r in results])
     if progress is not None:

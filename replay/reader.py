@@ -65,15 +65,17 @@ class ReadStats:
 class _Inflater:
     """Yields inflated blocks of a gzip file (several members allowed); counts and hashes."""
 
-    def __init__(self, file: BinaryIO, stats: ReadStats) -> None:
+    def __init__(self, file: BinaryIO, stats: ReadStats, size: int) -> None:
         self._file = file
         self._stats = stats
         self._hash = hashlib.sha256()
+        self._left = size  # bytes to read: what the file held when it was opened
 
     def __iter__(self) -> Generator[bytes, None, None]:
         d = zlib.decompressobj(31)
         fed = False
-        while data := self._file.read(READ_BLOCK):
+        while self._left > 0 and (data := self._file.read(min(READ_BLOCK, self._left))):
+            self._left -= len(data)
             self._hash.update(data)
             view = memoryview(data)
             # inflate in slices: on corrupt data, what came before the damage is kept
@@ -130,19 +132,21 @@ def _in_thread(blocks: Iterator[bytes]) -> Generator[bytes, None, None]:
 class RecordingReader:
     """An open recording: ``header`` at once, then ``chunks()`` of entries in file order."""
 
-    def __init__(self, path: Path, threaded: bool = True) -> None:
+    def __init__(self, path: Path, threaded: bool = True, size: int | None = None) -> None:
+        """Open *path*; read its first *size* bytes (default: all it holds now — a recording
+        still being written is read up to there, and flagged truncated)."""
         self.path = path
         self.stats = ReadStats()
         try:
             self._file: BinaryIO = path.open("rb")
-            self.size = path.stat().st_size
+            self.size = path.stat().st_size if size is None else size
         except OSError as err:
             raise RecordingError(f"{path}: cannot open: {err.strerror}") from err
         if self._file.read(2) != _GZIP_MAGIC:
             self._file.close()
             raise RecordingError(f"{path}: not a gzip file (a recording is gzip'd JSON lines)")
         self._file.seek(0)
-        inflater = iter(_Inflater(self._file, self.stats))
+        inflater = iter(_Inflater(self._file, self.stats, self.size))
         self._blocks: Generator[bytes, None, None] = _in_thread(inflater) if threaded else inflater
         self._decoder = msgspec.json.Decoder(Entry)
         self._rest = b""

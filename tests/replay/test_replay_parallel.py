@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from replay.report import encode_report
 from replay.session import ReplayOptions, load_engine, load_registry, run_replay
 from rules import DeviceInfo
 from tests.replay.test_replay import T0, Msg, app, rules_b, runner, write_stream
-from wire import DataMessage, EventMessage, GatewayStatus
+from wire import DataMessage, EventMessage, GatewayStatus, encode
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +206,37 @@ def test_a_script_without_a_main_guard_on_stdin_replays_in_parts(fleet: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["REPORT", str(len(report_bytes(fleet, 1)))]
+
+
+def test_a_recording_still_growing_is_replayed_as_it_was_when_opened(
+    fleet: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "growing.gz"
+    copy.write_bytes(fleet.read_bytes())
+    one = report_bytes(copy, 1)
+    ghost = DataMessage("gw-x", "ghost", 1, T0, values={"temperature_c": 99.0})
+    line = b'{"rt":%f,"topic":"ga/v1/gw-x/dev/ghost/data","payload":%s}\n' % (T0, encode(ghost))
+    engine = load_engine(None)
+    with RecordingReader(copy, threaded=False) as reader:
+        registry = load_registry(reader, None)
+        with copy.open("ab") as f:  # the recorder writes on: a part opens a bigger file
+            f.write(gzip.compress(line))
+        run = replay_parallel(reader, [engine.engine], [engine.texts], registry, plan(registry, 2))
+    assert run.stats.unknown_device == 0
+    assert len(run.steps[0]) == len(json.loads(one)["transitions"])
+
+
+def test_a_recording_changed_under_the_replay_fails_it(fleet: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "changed.gz"
+    copy.write_bytes(fleet.read_bytes())
+    engine = load_engine(None)
+    with RecordingReader(copy, threaded=False) as reader:  # has read its first block
+        registry = load_registry(reader, None)
+        with copy.open("r+b") as f:
+            f.seek(100_000)
+            f.write(bytes([f.read(1)[0] ^ 0xFF]))
+        with pytest.raises(ReplayError, match="the file changed while it was replayed"):
+            replay_parallel(reader, [engine.engine], [engine.texts], registry, plan(registry, 2))
 
 
 def test_cli_jobs_option(fleet: Path, tmp_path: Path) -> None:
