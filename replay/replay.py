@@ -35,7 +35,6 @@ from wire.topics import SEQUENCED_KINDS, Topic, TopicKind, parse_topic
 ADVANCE_EVERY_S = 1.0
 PROGRESS_EVERY_S = 0.25
 PACE_SLACK_S = 0.002  # sleep only when this far ahead of the paced schedule
-_DATA = TopicKind.DATA
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,22 +117,17 @@ class _Loop:
         # timer key) for a clock tick before that line, (line, 1, 0.0, "") for the line itself
         self.keys: list[list[MergeKey]] = [[] for _ in engines]
 
-    def advance(self, rt: float) -> None:
+    def advance(self, rt: float, line: int | None = None) -> None:
+        """Tick the engines' clocks; a part's run (*line* given) keys the steps by the
+        timers that made them."""
         self.next_advance = rt + ADVANCE_EVERY_S
         for i, engine in enumerate(self.engines):
-            if out := engine.advance(rt):
-                self.steps[i].extend(Step(t, rt, self._trigger(engine, t)) for t in out)
-
-    def tick(self, rt: float, line: int) -> None:
-        """``advance`` keying its steps by the timers that made them (a partition's run)."""
-        self.next_advance = rt + ADVANCE_EVERY_S
-        for i, engine in enumerate(self.engines):
-            fired: list[tuple[float, str, int]] = []
+            fired: list[tuple[float, str, int]] | None = None if line is None else []
             if out := engine.advance(rt, fired):
                 self.steps[i].extend(Step(t, rt, self._trigger(engine, t)) for t in out)
                 keys, begin = self.keys[i], 0
-                for due, key, end in fired:
-                    keys.extend([(line, 0, due, key)] * (end - begin))
+                for due, key, end in fired or ():
+                    keys.extend([(line, 0, due, key)] * (end - begin))  # type: ignore[list-item]
                     begin = end
 
     def _trigger(self, engine: Engine, t: Transition) -> float | None:
@@ -282,7 +276,7 @@ def replay_part(  # noqa: PLR0917 - one part's inputs
     with _collector_paused():
         _feed_all(reader, loop, _unpaced(loop, part_of, me), progress)
     if stats.last_rt is not None:
-        loop.tick(stats.last_rt, stats.lines + 2)  # after every line (line 1: the header)
+        loop.advance(stats.last_rt, stats.lines + 2)  # after every line (line 1: the header)
     return ReplayRun(loop.steps, stats, time.perf_counter() - started), loop.keys
 
 
@@ -352,10 +346,7 @@ def _unpaced(
             line += 1
             name, rt = entry.topic, entry.rt
             if rt >= loop.next_advance:
-                if part_of is None:
-                    loop.advance(rt)
-                else:
-                    loop.tick(rt, line)
+                loop.advance(rt, None if part_of is None else line)
             if part_of is not None:
                 part = parts.get(name)
                 if part is None:
@@ -364,7 +355,7 @@ def _unpaced(
                     continue
             topic = topics.get(name)
             msg = None
-            if single is not None and topic is not None and topic.kind is _DATA and not entry.b64:
+            if single is not None and topic is not None and not entry.b64:
                 # a Raw payload is a buffer: wire's decoders read it without a copy
                 msg = decode_vouched(topic, entry.payload)
             if msg is None:
